@@ -1,0 +1,38 @@
+# lstm-init-bench: `make bench` and `make test` work on a fresh machine (Python 3.11, no GPU).
+PY ?= python3.11
+VENV := .venv
+PROFILE ?= quick
+OUT ?= results/$(PROFILE)
+ARGS ?=
+export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
+
+.PHONY: setup bench test lint reference test-reference perf perf-gpu sample clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+## the default sweep (quick profile: all strategies, ar1, 6 LRs x 3 seeds) and its report
+bench: setup
+	$(VENV)/bin/python -m bench run --profile $(PROFILE) --out $(OUT) $(ARGS)
+
+## the test suite (the Lasagne oracle tests are `make test-reference`)
+test: setup
+	$(VENV)/bin/pytest -q tests --ignore=tests/reference
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+## real Theano 1.0.5 + Lasagne 0.1 in .venv-lasagne (CPU), the reference oracle
+reference:
+	bash bench/reference/setup.sh
+
+test-reference: setup reference
+	$(VENV)/bin/pytest -q tests/reference
+
+clean:
+	rm -rf .cache results/quick results/seed results/latest

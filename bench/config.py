@@ -1,0 +1,136 @@
+"""Run configuration: one frozen, validated record per run, merged from a profile and overrides.
+
+Every entry point builds its config through :func:`resolve`, which rejects unknown or misspelled
+option names (Lasagne 0.1 silently swallowed ``determistic=True`` and left dropout on; we raise).
+The resolved config is hashed to key the run's result record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # 7 -> 64 -> 32 -> 7: the CPU default.
+    "quick": {"hidden": (64, 32)},
+    # 7 -> 1024 -> 128 -> 7: the seed's network (GPU recommended).
+    "seed": {"hidden": (1024, 128)},
+}
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run's numbers (and nothing else)."""
+
+    profile: str = "quick"
+    strategy: str = "glorot"
+    dataset: str = "ar1"
+    lr: float = 1e-3
+    seed: int = 0
+    # the network
+    channels: int = 7
+    hidden: tuple[int, ...] = (64, 32)
+    dropout: float = 0.33
+    peephole_order: str = "graves"
+    # training
+    optimizer: str = "adam"
+    steps: int = 300
+    batch_size: int = 16
+    window: int = 128
+    clip_norm: float = 1.0  # global-norm clipping of the update (0 = off)
+    grad_clipping: float = 0.0  # Lasagne-style elementwise clip at the gate pre-activations
+    # data
+    data_scale: float = 0.25  # stationary std of every channel; < 1 so tanh-bounded h can reach it
+    train_sequences: int = 512
+    eval_sequences: int = 8
+    eval_length: int = 16384
+    # strategy knobs
+    t_max: float = 256.0  # chrono's longest dependency
+    # diagnostics at init
+    init_length: int = 10_000
+    init_sequences: int = 2
+    curve_points: int = 50
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer sizes including input and output: (channels, *hidden, channels)."""
+        return (self.channels, *self.hidden, self.channels)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict."""
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    def key(self) -> str:
+        """Stable hash of the resolved config: the run's identity in the result store."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+def _unknown(name: str, known: tuple[str, ...], what: str) -> ValueError:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ValueError(f"unknown {what} {name!r}{hint}")
+
+
+def resolve(profile: str = "quick", **overrides: Any) -> RunConfig:
+    """Merge ``PROFILES[profile]`` with ``overrides`` into a validated ``RunConfig``."""
+    if profile not in PROFILES:
+        raise _unknown(profile, tuple(PROFILES), "profile")
+    for name in overrides:
+        if name not in FIELDS or name == "profile":
+            raise _unknown(name, FIELDS, "option")
+    merged = {**PROFILES[profile], **overrides}
+    if "hidden" in merged:
+        merged["hidden"] = tuple(int(h) for h in merged["hidden"])
+    cfg = RunConfig(profile=profile, **merged)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise ``ValueError`` naming the first invalid value."""
+    positive_ints = ("channels", "steps", "batch_size", "window", "train_sequences",
+                     "eval_sequences", "eval_length", "init_length", "init_sequences",
+                     "curve_points")
+    for name in positive_ints:
+        if int(getattr(cfg, name)) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if not cfg.hidden or min(cfg.hidden) < 1:
+        raise ValueError(f"hidden sizes must be >= 1, got {cfg.hidden}")
+    if not cfg.lr > 0:
+        raise ValueError(f"learning rate must be > 0, got {cfg.lr}")
+    if not 0 <= cfg.dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise _unknown(cfg.optimizer, OPTIMIZERS, "optimizer")
+    if cfg.peephole_order not in ("graves", "lasagne-0.1"):
+        raise _unknown(cfg.peephole_order, ("graves", "lasagne-0.1"), "peephole_order")
+    for name in ("clip_norm", "grad_clipping"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.data_scale <= 0:
+        raise ValueError(f"data_scale must be > 0, got {cfg.data_scale}")
+    if cfg.t_max <= 2:
+        raise ValueError(f"t_max must be > 2, got {cfg.t_max}")
+    if cfg.seed < 0:
+        raise ValueError(f"seed must be >= 0, got {cfg.seed}")
+
+
+def field_defaults() -> dict[str, Any]:
+    """Defaults of every option, for help texts."""
+    return {f.name: f.default for f in dataclasses.fields(RunConfig)
+            if f.default is not dataclasses.MISSING}
+
+
+__all__ = ["PROFILES", "RunConfig", "resolve", "validate", "FIELDS", "field_defaults"]

@@ -1,0 +1,265 @@
+r"""The LSTM layer: Lasagne's ``LSTMLayer`` semantics in JAX, equations included.
+
+One step, gates stacked in Lasagne's order ``[ingate, forgetgate, cell, outgate]``::
+
+    z_t = (x_t · W_in + b) + h_{t-1} · W_hid          # (4H,), x·W_in + b hoisted out of the scan
+    z_t = grad_clip(z_t, c)                            # only if grad_clipping: identity forward,
+                                                       # backward clips dL/dz_t to [-c, c]
+    i_t = σ(z_i + W_cell_to_ingate     ⊙ c_{t-1})
+    f_t = σ(z_f + W_cell_to_forgetgate ⊙ c_{t-1})
+    g_t = cell_nonlinearity(z_c)
+    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+    o_t = σ(z_o + W_cell_to_outgate ⊙ c_t)            # peephole_order="graves" (correct)
+    o_t = σ(z_o) + W_cell_to_outgate ⊙ c_t            # peephole_order="lasagne-0.1" (the bug)
+    h_t = o_t ⊙ nonlinearity(c_t)
+    masked step (m_t = 0): c_t = m_t c_t + (1-m_t) c_{t-1};  h_t likewise
+
+``c_0 = h_0 = 0``. Without peepholes the ``W_cell_*`` terms are absent.
+
+Why two peephole orders: Lasagne 0.1 (the latest release on PyPI) applies the output gate's
+sigmoid *before* adding the peephole term, so ``o_t`` leaves (0, 1) and ``h_t ∝ w_co c_t²`` can
+blow up in finite time (Lasagne issue #448, fixed by PR #449 after 0.1). ``"graves"`` is the
+published peephole LSTM (Graves 2013, arXiv:1308.0850, eq. 7-11) and is the default;
+``"lasagne-0.1"`` reproduces the released behaviour a Lasagne user actually ran.
+
+Parameter names are Lasagne's: ``W_in_to_<gate>`` (n_in, H), ``W_hid_to_<gate>`` (H, H),
+``b_<gate>`` (H,), and ``W_cell_to_<gate>`` (H,) for the three sigmoid gates. The step does one
+fused (H, 4H) matmul; the four gate matrices are concatenated once per call, outside the scan.
+
+References: Hochreiter & Schmidhuber (1997); Gers, Schraudolph & Schmidhuber (2002) for
+peepholes; Lasagne 0.1 ``lasagne/layers/recurrent.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+GATES = ("ingate", "forgetgate", "cell", "outgate")
+PEEPHOLE_GATES = ("ingate", "forgetgate", "outgate")
+PEEPHOLE_ORDERS = ("graves", "lasagne-0.1")
+
+
+def leaky_rectify(x: Array, leakiness: float = 0.01) -> Array:
+    """Lasagne's ``LeakyRectify(0.01)``, in its own form ``½(1+a)x + ½(1-a)|x|``.
+
+    The form matters: at ``x = -inf`` it gives ``-inf + inf = NaN``, as Lasagne does.
+    """
+    return 0.5 * (1 + leakiness) * x + 0.5 * (1 - leakiness) * jnp.abs(x)
+
+
+def rectify(x: Array) -> Array:
+    """Lasagne's ``rectify``: ``½(x + |x|)``."""
+    return 0.5 * (x + jnp.abs(x))
+
+
+def linear(x: Array) -> Array:
+    """Identity."""
+    return x
+
+
+NONLINEARITIES: dict[str, Callable[[Array], Array]] = {
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "leaky_rectify": leaky_rectify,
+    "rectify": rectify,
+    "linear": linear,
+}
+
+
+def get_nonlinearity(name: str) -> Callable[[Array], Array]:
+    """Look a nonlinearity up by name; unknown names raise ``ValueError``."""
+    try:
+        return NONLINEARITIES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown nonlinearity {name!r}; choose from {', '.join(NONLINEARITIES)}"
+        ) from None
+
+
+def param_shapes(n_in: int, n_hid: int, peepholes: bool = True) -> dict[str, tuple[int, ...]]:
+    """Lasagne names and shapes of one layer's parameters."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for g in GATES:
+        shapes[f"W_in_to_{g}"] = (n_in, n_hid)
+        shapes[f"W_hid_to_{g}"] = (n_hid, n_hid)
+        shapes[f"b_{g}"] = (n_hid,)
+    if peepholes:
+        for g in PEEPHOLE_GATES:
+            shapes[f"W_cell_to_{g}"] = (n_hid,)
+    return shapes
+
+
+def has_peepholes(params: Mapping[str, Array]) -> bool:
+    """True when the parameters carry peephole vectors ``W_cell_to_*``."""
+    return any(f"W_cell_to_{g}" in params for g in PEEPHOLE_GATES)
+
+
+def check_params(
+    params: Mapping[str, Array], n_in: int | None = None, peepholes: bool | None = None
+) -> tuple[int, int, bool]:
+    """Validate names and shapes; return ``(n_in, n_hid, peepholes)``.
+
+    Raises ``ValueError`` naming the first missing, unexpected or misshapen parameter.
+    """
+    if "W_hid_to_ingate" not in params:
+        raise ValueError("missing parameter 'W_hid_to_ingate'")
+    n_hid = int(jnp.shape(params["W_hid_to_ingate"])[0])
+    if n_in is None:
+        if "W_in_to_ingate" not in params:
+            raise ValueError("missing parameter 'W_in_to_ingate'")
+        n_in = int(jnp.shape(params["W_in_to_ingate"])[0])
+    if peepholes is None:
+        peepholes = has_peepholes(params)
+    expected = param_shapes(n_in, n_hid, peepholes)
+    for name, shape in expected.items():
+        if name not in params:
+            raise ValueError(f"missing parameter {name!r} (expected shape {shape})")
+        got = tuple(jnp.shape(params[name]))
+        if got != shape:
+            raise ValueError(f"parameter {name!r} has shape {got}, expected {shape}")
+    extra = sorted(set(params) - set(expected))
+    if extra:
+        raise ValueError(f"unexpected parameter {extra[0]!r} (peepholes={peepholes})")
+    return n_in, n_hid, peepholes
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def grad_clip(x: Array, bound: float) -> Array:
+    """Identity forward; backward clips the incoming gradient elementwise to [-bound, bound].
+
+    Theano's ``theano.gradient.grad_clip``, which Lasagne applies to the gate pre-activations.
+    """
+    return x
+
+
+def _grad_clip_fwd(x: Array, bound: float) -> tuple[Array, None]:
+    return x, None
+
+
+def _grad_clip_bwd(bound: float, _: None, g: Array) -> tuple[Array]:
+    return (jnp.clip(g, -bound, bound),)
+
+
+grad_clip.defvjp(_grad_clip_fwd, _grad_clip_bwd)
+
+
+def _fused(params: Mapping[str, Array], peepholes: bool) -> dict[str, Array]:
+    fused = {
+        "W_in": jnp.concatenate([params[f"W_in_to_{g}"] for g in GATES], axis=1),
+        "W_hid": jnp.concatenate([params[f"W_hid_to_{g}"] for g in GATES], axis=1),
+        "b": jnp.concatenate([params[f"b_{g}"] for g in GATES]),
+    }
+    if peepholes:
+        for g in PEEPHOLE_GATES:
+            fused[g] = params[f"W_cell_to_{g}"]
+    return fused
+
+
+def _step(
+    p: Mapping[str, Array],
+    c_prev: Array,
+    h_prev: Array,
+    x_proj: Array,
+    *,
+    act: Callable[[Array], Array],
+    cell_act: Callable[[Array], Array],
+    peepholes: bool,
+    peephole_order: str,
+    grad_clipping: float,
+) -> tuple[Array, Array]:
+    """One LSTM step from the hoisted input projection ``x_proj = x_t·W_in + b``."""
+    z = x_proj + h_prev @ p["W_hid"]
+    if grad_clipping:
+        z = grad_clip(z, grad_clipping)
+    z_i, z_f, z_c, z_o = jnp.split(z, 4, axis=-1)
+    if peepholes:
+        z_i = z_i + c_prev * p["ingate"]
+        z_f = z_f + c_prev * p["forgetgate"]
+    i = jax.nn.sigmoid(z_i)
+    f = jax.nn.sigmoid(z_f)
+    c = f * c_prev + i * cell_act(z_c)
+    if not peepholes:
+        o = jax.nn.sigmoid(z_o)
+    elif peephole_order == "graves":
+        o = jax.nn.sigmoid(z_o + c * p["outgate"])
+    else:  # "lasagne-0.1": peephole added after the sigmoid (Lasagne issue #448)
+        o = jax.nn.sigmoid(z_o) + c * p["outgate"]
+    return c, o * act(c)
+
+
+def lstm_layer(
+    params: Mapping[str, Array],
+    x: Array,
+    mask: Array | None = None,
+    *,
+    nonlinearity: str = "tanh",
+    cell_nonlinearity: str = "tanh",
+    peepholes: bool | None = None,
+    peephole_order: str = "graves",
+    grad_clipping: float = 0.0,
+    return_cell: bool = False,
+    unroll: int = 1,
+) -> Array | tuple[Array, Array]:
+    """Run one LSTM layer over ``x`` of shape (batch, time, n_in); return h (batch, time, H).
+
+    ``mask`` (batch, time): where 0 the state is carried over unchanged. ``peepholes=None``
+    infers them from the presence of ``W_cell_to_*`` in ``params``. With ``return_cell`` the
+    cell sequence is returned too, as ``(h, c)``.
+    """
+    if peephole_order not in PEEPHOLE_ORDERS:
+        raise ValueError(
+            f"unknown peephole_order {peephole_order!r}; choose from {', '.join(PEEPHOLE_ORDERS)}"
+        )
+    if grad_clipping < 0:
+        raise ValueError(f"grad_clipping must be >= 0, got {grad_clipping}")
+    act, cell_act = get_nonlinearity(nonlinearity), get_nonlinearity(cell_nonlinearity)
+    if peepholes is None:
+        peepholes = has_peepholes(params)
+    if x.ndim != 3:
+        raise ValueError(f"input must be (batch, time, features), got shape {tuple(x.shape)}")
+    p = _fused(params, peepholes)
+    n_hid = p["W_hid"].shape[0]
+    # Hoisted input projection for all steps, time-major for the scan.
+    x_proj = jnp.swapaxes(x @ p["W_in"] + p["b"], 0, 1)
+    batch = x.shape[0]
+    zeros = jnp.zeros((batch, n_hid), dtype=x_proj.dtype)
+    step = functools.partial(
+        _step,
+        act=act,
+        cell_act=cell_act,
+        peepholes=peepholes,
+        peephole_order=peephole_order,
+        grad_clipping=grad_clipping,
+    )
+
+    if mask is None:
+
+        def body(carry, xp):
+            c, h = step(p, carry[0], carry[1], xp)
+            return (c, h), (h, c)
+
+        xs = x_proj
+    else:
+        m_seq = jnp.swapaxes(mask, 0, 1)[..., None].astype(x_proj.dtype)
+
+        def body(carry, inputs):
+            xp, m = inputs
+            c_prev, h_prev = carry
+            c, h = step(p, c_prev, h_prev, xp)
+            c = c * m + c_prev * (1 - m)
+            h = h * m + h_prev * (1 - m)
+            return (c, h), (h, c)
+
+        xs = (x_proj, m_seq)
+
+    _, (hs, cs) = jax.lax.scan(body, (zeros, zeros), xs, unroll=unroll)
+    hs = jnp.swapaxes(hs, 0, 1)
+    if return_cell:
+        return hs, jnp.swapaxes(cs, 0, 1)
+    return hs

@@ -1,0 +1,113 @@
+"""Result store: one JSON record per run, keyed by the hash of its resolved config.
+
+``results/NAME/runs/<key>.json`` is written atomically (temporary file, fsync, rename), so a
+kill -9 leaves either the whole record or none; a rerun skips keys that hold a valid record. A
+record that does not parse or lacks fields is reported, moved aside and recomputed.
+``results/NAME/runs.parquet`` is the table of every run (``pandas.read_parquet``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+REQUIRED = ("key", "strategy", "dataset", "lr", "seed", "config", "eval_mse", "diverged")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomic, pretty JSON (NaN/inf allowed, as JSON's common extension)."""
+    write_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=str).encode())
+
+
+class Store:
+    """The records of one results directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"--out {self.root}: exists and is not a directory")
+        self.runs = self.root / "runs"
+        self.corrupt: list[str] = []
+
+    def _path(self, key: str) -> Path:
+        return self.runs / f"{key}.json"
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        """The valid record for ``key``, or None (missing, or corrupt: then moved aside)."""
+        path = self._path(key)
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+            if not isinstance(record, dict) or record.get("key") != key:
+                raise ValueError("wrong key")
+            missing = [f for f in REQUIRED if f not in record]
+            if missing:
+                raise ValueError(f"missing field {missing[0]!r}")
+            return record
+        except (ValueError, OSError) as e:
+            self.corrupt.append(f"{path}: {e}")
+            path.replace(path.with_suffix(".corrupt"))
+            return None
+
+    def has(self, key: str) -> bool:
+        """True when a valid record exists."""
+        return self.load(key) is not None
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Store one finished run."""
+        write_json(self._path(record["key"]), record)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every valid record."""
+        if not self.runs.is_dir():
+            return []
+        out = [self.load(p.stem) for p in sorted(self.runs.glob("*.json"))]
+        return [r for r in out if r is not None]
+
+    def table(self) -> pd.DataFrame:
+        """One row per run; nested lists stay as list cells; config fields are prefixed."""
+        rows = []
+        for r in self.records():
+            row = {k: v for k, v in r.items() if k != "config"}
+            row.update({f"cfg.{k}": v for k, v in r["config"].items()
+                        if k not in ("strategy", "dataset", "lr", "seed")})
+            rows.append(row)
+        df = pd.DataFrame(rows)
+        if not df.empty:
+            df = df.sort_values(["dataset", "strategy", "lr", "seed"]).reset_index(drop=True)
+        return df
+
+    def write_table(self) -> Path:
+        """Write ``runs.parquet`` atomically; return its path."""
+        path = self.root / "runs.parquet"
+        df = self.table()
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".runs.", suffix=".parquet.tmp")
+        os.close(fd)
+        try:
+            df.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path

@@ -1,0 +1,241 @@
+"""The sweep: strategies × datasets × learning rates × seeds, resumable, one program per chunk.
+
+For each dataset the data are drawn once (fixed seeds: the data are part of the benchmark, the
+run seed varies initialisation, batch order and dropout). For each strategy the runs that have
+no valid record yet are trained together (:mod:`bench.train`) in chunks of at most
+``max_runs`` runs, and each finished run is written to the store at once. A broken strategy is
+recorded in ``failures.json`` and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from bench import data as datasets
+from bench import train
+from bench.cli import DEFAULT_LRS
+from bench.config import RunConfig, resolve
+from bench.registry import Strategy, StrategyError, select
+from bench.store import Store, write_json
+
+# Fixed data seeds: every run of a dataset sees the same training pool and evaluation data.
+TRAIN_DATA_SEED, EVAL_DATA_SEED, INIT_DATA_SEED = 10_000, 20_000, 30_000
+PROGRESS_EVERY = 25  # training steps per compiled call (tqdm update granularity)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What to run; ``overrides`` are :class:`RunConfig` fields applied to every run."""
+
+    profile: str = "quick"
+    strategies: str = "all"
+    datasets: tuple[str, ...] = ("ar1",)
+    lrs: tuple[float, ...] = DEFAULT_LRS
+    seeds: int = 3
+    overrides: dict[str, Any] = field(default_factory=dict)
+    max_runs: int = 64
+
+    def configs(self, strategy: str, dataset: str) -> list[RunConfig]:
+        """Resolved configs of one strategy × dataset, LR-major."""
+        return [resolve(self.profile, strategy=strategy, dataset=dataset, lr=lr, seed=s,
+                        **self.overrides)
+                for lr in self.lrs for s in range(self.seeds)]
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` on the first bad value, before anything runs."""
+        if self.seeds < 1:
+            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
+        if not self.lrs:
+            raise ValueError("--lrs is empty")
+        for lr in self.lrs:
+            if not lr > 0:
+                raise ValueError(f"--lrs: learning rate must be > 0, got {lr}")
+        for d in self.datasets:
+            if d not in datasets.DATASETS:
+                raise ValueError(f"--data: unknown dataset {d!r}; choose from "
+                                 f"{', '.join(datasets.DATASETS)}")
+        if self.max_runs < 1:
+            raise ValueError(f"--max-runs must be >= 1, got {self.max_runs}")
+        resolve(self.profile, **self.overrides)  # unknown profile or option names raise here
+
+
+@dataclass
+class DataBundle:
+    """Everything one dataset contributes to a run."""
+
+    pool: np.ndarray  # (train_sequences, 4·window + 1, C) training pool
+    eval_x: np.ndarray  # (eval_sequences, eval_length, C) held-out evaluation sequences
+    init_x: np.ndarray  # (init_sequences, init_length, C) for the forward pass at init
+    floors: dict[str, float]  # channel means of variance, bayes, persistence
+
+    @classmethod
+    def build(cls, cfg: RunConfig) -> DataBundle:
+        """Draw the data ``cfg`` asks for."""
+        gen = lambda n, t, s: datasets.generate(cfg.dataset, n, t, cfg.channels, s,  # noqa: E731
+                                                cfg.data_scale)
+        return cls(
+            pool=gen(cfg.train_sequences, 4 * cfg.window + 1, TRAIN_DATA_SEED),
+            eval_x=gen(cfg.eval_sequences, cfg.eval_length, EVAL_DATA_SEED),
+            init_x=gen(cfg.init_sequences, cfg.init_length, INIT_DATA_SEED),
+            floors=datasets.floors(cfg.dataset, cfg.channels, cfg.data_scale).as_dict(),
+        )
+
+
+def environment() -> dict[str, Any]:
+    """Versions and device, stored with the results."""
+    import optax
+
+    dev = jax.devices()[0]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=5, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {
+        "python": sys.version.split()[0],
+        "jax": jax.__version__,
+        "optax": optax.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
+        "device_count": jax.device_count(),
+        "cpu_count": __import__("os").cpu_count(),
+        "git_commit": commit,
+    }
+
+
+def _thin(curve: np.ndarray, points: int) -> list[float]:
+    """Block means of a loss curve, ``points`` blocks."""
+    n = len(curve) // points * points if len(curve) >= points else len(curve)
+    blocks = curve[:n].reshape(min(points, n), -1)
+    return [float(v) for v in np.mean(blocks, axis=1)]
+
+
+def run_chunk(strategy: Strategy, configs: Sequence[RunConfig], bundle: DataBundle,
+              progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    """Train ``configs`` (same strategy, dataset and recipe) together; return their records."""
+    t0 = time.perf_counter()
+    cfg0 = configs[0]
+    arch, recipe = train.arch_for(strategy, cfg0), train.Recipe.of(cfg0)
+    data_batch = bundle.pool[: cfg0.batch_size, : cfg0.window]
+    state, per_seed = train.initial_state(strategy, configs, data_batch)
+    seeds = sorted(per_seed)
+    seed_params = jax.tree.map(lambda *xs: jnp.stack(xs), *[per_seed[s] for s in seeds])
+    diag = jax.device_get(train.init_diagnostics(seed_params, jnp.asarray(bundle.init_x),
+                                                 arch=arch))
+    eval_x = jnp.asarray(bundle.eval_x)
+    mse_init = np.asarray(train.eval_mse(seed_params, eval_x, arch=arch))
+    pool = jnp.asarray(bundle.pool)
+    losses, done = [], 0
+    while done < cfg0.steps:
+        n = min(PROGRESS_EVERY, cfg0.steps - done)
+        state, loss = train.train_steps(state, pool, jnp.int32(done), arch=arch, recipe=recipe,
+                                        n_steps=n)
+        losses.append(np.asarray(loss))
+        done += n
+        if progress:
+            progress(n)
+    loss = np.concatenate(losses, axis=1)
+    mse = np.asarray(train.eval_mse(state["params"], eval_x, arch=arch))
+    diverged = np.asarray(state["diverged"])
+    div_step = np.asarray(state["diverged_step"])
+    wall = time.perf_counter() - t0
+    fl = bundle.floors
+    records = []
+    for i, cfg in enumerate(configs):
+        si = seeds.index(cfg.seed)
+        curve = loss[i].copy()
+        if diverged[i]:
+            curve[div_step[i]:] = np.nan
+        m, m0 = float(mse[i]), float(mse_init[si])
+        records.append({
+            "key": cfg.key(),
+            "strategy": cfg.strategy,
+            "dataset": cfg.dataset,
+            "profile": cfg.profile,
+            "lr": cfg.lr,
+            "seed": cfg.seed,
+            "config": cfg.to_dict(),
+            "init_nonfinite_frac": [float(v) for v in diag["nonfinite_frac"][si]],
+            "init_first_nonfinite": [int(v) for v in diag["first_nonfinite"][si]],
+            "init_max_h": [float(v) for v in diag["max_h"][si]],
+            "init_max_c": [float(v) for v in diag["max_c"][si]],
+            "init_h_trace": [[float(v) for v in layer] for layer in diag["h_trace"][si]],
+            "loss_curve": _thin(curve, cfg.curve_points),
+            "diverged": bool(diverged[i]),
+            "diverged_step": int(div_step[i]),
+            "eval_mse_init": m0,
+            "eval_mse": m,
+            "variance": fl["variance"],
+            "bayes_mse": fl["bayes"],
+            "persistence_mse": fl["persistence"],
+            "ratio_bayes": m / fl["bayes"],
+            "ratio_persistence": m / fl["persistence"],
+            "gap_closed": (fl["persistence"] - m) / (fl["persistence"] - fl["bayes"]),
+            "chunk_wall_s": wall,
+            "chunk_runs": len(configs),
+        })
+    return records
+
+
+def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every missing run of ``spec`` into ``out``; return a summary with failures."""
+    spec.validate()
+    store = Store(out)
+    strategies, failures = select(spec.strategies)
+    env = environment()
+    log(f"JAX device: {env['device']} (jax {env['jax']}); results -> {store.root}")
+    sweep_info = {"spec": asdict(spec), "environment": env}
+    write_json(store.root / "sweep.json", sweep_info)
+    t0 = time.perf_counter()
+    ran = skipped = 0
+    for dataset in spec.datasets:
+        bundle = None
+        for strategy in strategies:
+            configs = spec.configs(strategy.name, dataset)
+            todo = [c for c in configs if not store.has(c.key())]
+            skipped += len(configs) - len(todo)
+            if not todo:
+                log(f"{strategy.name} / {dataset}: all {len(configs)} runs already done")
+                continue
+            if bundle is None:
+                bundle = DataBundle.build(todo[0])
+            bar = tqdm(total=len(range(0, len(todo), spec.max_runs)) * todo[0].steps,
+                       desc=f"{strategy.name}/{dataset} ({len(todo)} runs)", unit="step",
+                       disable=not progress, leave=True, file=sys.stderr)
+            try:
+                for i in range(0, len(todo), spec.max_runs):
+                    chunk = todo[i: i + spec.max_runs]
+                    for record in run_chunk(strategy, chunk, bundle, bar.update):
+                        store.write(record)
+                        ran += 1
+            except StrategyError as e:
+                failures[strategy.name] = str(e)
+                log(f"error: {e}")
+            except Exception as e:  # one broken strategy never takes the others down
+                failures[strategy.name] = f"{strategy.path}: {type(e).__name__}: {e}"
+                log(f"error: {failures[strategy.name]}")
+            finally:
+                bar.close()
+    for line in store.corrupt:
+        log(f"warning: corrupt record recomputed: {line}")
+    write_json(store.root / "failures.json", failures)
+    table = store.write_table()
+    summary = {"ran": ran, "skipped": skipped, "failures": failures, "corrupt": store.corrupt,
+               "wall_s": time.perf_counter() - t0, "table": str(table)}
+    sweep_info["last_run"] = summary
+    write_json(store.root / "sweep.json", sweep_info)
+    return summary

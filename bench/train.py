@@ -1,0 +1,208 @@
+"""Training: all (learning rate, seed) runs of one strategy in one jitted, vmapped program.
+
+Follow one chunk of runs:
+
+1. :func:`initial_state` builds each seed's parameters with the strategy (in Python: strategies
+   may be data-dependent or use loops), stacks them along a leading *run* axis, and gives every
+   run its own optax state whose learning rate is a state leaf (``optax.inject_hyperparams``), so
+   one compiled program serves every LR.
+2. :func:`train_steps` is ``vmap`` (over runs) of ``lax.scan`` (over steps) of one Adam/SGD/RMSprop
+   step on the one-step MSE. A run whose loss, gradients or new parameters are non-finite is
+   *frozen*: its parameters and optimizer state stop changing and its divergence step is kept.
+   Runs never interact, so one diverging run cannot disturb another.
+3. :func:`eval_mse` measures the deterministic one-step MSE on long held-out sequences.
+
+Runs with the same seed share initial parameters, batch order and dropout masks, so the learning
+rate is the only thing that differs between them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from bench.config import RunConfig
+from bench.model import stack_forward
+from bench.registry import Strategy
+
+Array = jax.Array
+
+OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd, "rmsprop": optax.rmsprop}
+
+
+@dataclass(frozen=True)
+class Arch:
+    """Static (compile-time) description of the network a strategy builds."""
+
+    nonlinearity: str
+    cell_nonlinearity: str
+    peephole_order: str
+    grad_clipping: float
+    dropout_p: float
+
+    def forward(self, params: Any, x: Array, *, train: bool = False,
+                key: Array | None = None) -> Array:
+        """Prediction of x(t+1) for every t."""
+        return stack_forward(params, x, nonlinearity=self.nonlinearity,
+                             cell_nonlinearity=self.cell_nonlinearity,
+                             peephole_order=self.peephole_order,
+                             grad_clipping=self.grad_clipping, dropout_p=self.dropout_p,
+                             train=train, key=key)
+
+
+def arch_for(strategy: Strategy, cfg: RunConfig) -> Arch:
+    """The static network description for ``strategy`` under ``cfg``."""
+    cell, hidden = strategy.nonlinearities(cfg)
+    return Arch(hidden, cell, cfg.peephole_order, cfg.grad_clipping, cfg.dropout)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Static (compile-time) training settings; the LR and seed are data, not part of it."""
+
+    optimizer: str
+    clip_norm: float
+    batch_size: int
+    window: int
+
+    @classmethod
+    def of(cls, cfg: RunConfig) -> Recipe:
+        """The recipe part of a run config."""
+        return cls(cfg.optimizer, cfg.clip_norm, cfg.batch_size, cfg.window)
+
+
+def optimizer(recipe: Recipe, lr: float | Array) -> optax.GradientTransformation:
+    """``clip_by_global_norm(clip_norm)`` (if > 0) then the optimizer with an injected LR."""
+    tx = optax.inject_hyperparams(OPTIMIZERS[recipe.optimizer])(learning_rate=lr)
+    if recipe.clip_norm:
+        return optax.chain(optax.clip_by_global_norm(recipe.clip_norm), tx)
+    return tx
+
+
+def one_step_mse(pred: Array, x: Array) -> Array:
+    """Mean over batch, time and channels of (ŷ(t) − x(t+1))², ŷ(t) = pred[:, t]."""
+    return jnp.mean((pred[:, :-1] - x[:, 1:]) ** 2)
+
+
+def _all_finite(tree: Any) -> Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def _select(ok: Array, new: Any, old: Any) -> Any:
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+
+def _sample_batch(key: Array, pool: Array, batch_size: int, window: int) -> Array:
+    """``batch_size`` random windows of ``window + 1`` steps from the training pool."""
+    k_seq, k_start = jax.random.split(key)
+    seq = jax.random.randint(k_seq, (batch_size,), 0, pool.shape[0])
+    start = jax.random.randint(k_start, (batch_size,), 0, pool.shape[1] - window)
+    take = lambda s, t: jax.lax.dynamic_slice_in_dim(pool[s], t, window + 1, axis=0)  # noqa: E731
+    return jax.vmap(take)(seq, start)
+
+
+@functools.partial(jax.jit, static_argnames=("arch", "recipe", "n_steps"), donate_argnums=(0,))
+def train_steps(state: dict, pool: Array, step0: Array, *, arch: Arch, recipe: Recipe,
+                n_steps: int) -> tuple[dict, Array]:
+    """Advance every run ``n_steps`` steps; return the new state and losses (runs, n_steps)."""
+    tx = optimizer(recipe, 0.0)  # the LR actually used is the one stored in each run's opt state
+
+    def loss_fn(params: Any, batch: Array, key: Array) -> Array:
+        return one_step_mse(arch.forward(params, batch, train=True, key=key), batch)
+
+    def step(run: dict, t: Array) -> tuple[dict, Array]:
+        key = jax.random.fold_in(run["key"], t)
+        k_batch, k_drop = jax.random.split(key)
+        batch = _sample_batch(k_batch, pool, recipe.batch_size, recipe.window)
+        loss, grads = jax.value_and_grad(loss_fn)(run["params"], batch, k_drop)
+        updates, opt_state = tx.update(grads, run["opt_state"], run["params"])
+        params = optax.apply_updates(run["params"], updates)
+        ok = jnp.isfinite(loss) & _all_finite(params) & ~run["diverged"]
+        new = {
+            "params": _select(ok, params, run["params"]),
+            "opt_state": _select(ok, opt_state, run["opt_state"]),
+            "key": run["key"],
+            "diverged": run["diverged"] | ~ok,
+            "diverged_step": jnp.where(run["diverged"] | ok, run["diverged_step"], t),
+        }
+        return new, loss
+
+    def run_scan(run: dict) -> tuple[dict, Array]:
+        return jax.lax.scan(step, run, step0 + jnp.arange(n_steps))
+
+    return jax.vmap(run_scan)(state)
+
+
+def initial_state(strategy: Strategy, configs: Sequence[RunConfig],
+                  data_batch: np.ndarray) -> tuple[dict, dict[int, Any]]:
+    """Stacked per-run training state, and the initial parameters of each seed."""
+    per_seed: dict[int, Any] = {}
+    for cfg in configs:
+        if cfg.seed not in per_seed:
+            per_seed[cfg.seed] = strategy.init_params(jax.random.PRNGKey(cfg.seed), cfg,
+                                                      data_batch)
+    params = jax.tree.map(lambda *xs: jnp.stack(xs), *[per_seed[c.seed] for c in configs])
+    lrs = jnp.asarray([c.lr for c in configs], jnp.float32)
+    recipe = Recipe.of(configs[0])
+    opt_state = jax.vmap(lambda p, lr: optimizer(recipe, lr).init(p))(params, lrs)
+    n = len(configs)
+    state = {
+        "params": params,
+        "opt_state": opt_state,
+        "key": jnp.stack([jax.random.fold_in(jax.random.PRNGKey(c.seed), 1) for c in configs]),
+        "diverged": jnp.zeros(n, bool),
+        "diverged_step": jnp.full(n, -1, jnp.int32),
+    }
+    return state, per_seed
+
+
+@functools.partial(jax.jit, static_argnames=("arch",))
+def eval_mse(params: Any, x: Array, *, arch: Arch) -> Array:
+    """Deterministic one-step MSE of every run (leading axis of ``params``) on ``x``.
+
+    Sequences are taken one at a time (``lax.map``) to bound memory on long inputs; the MSE is
+    the mean over sequences, time and channels. Non-finite predictions give a non-finite MSE.
+    """
+
+    def per_run(p: Any) -> Array:
+        errs = jax.lax.map(lambda seq: one_step_mse(arch.forward(p, seq[None]), seq[None]), x)
+        return jnp.mean(errs)
+
+    return jax.vmap(per_run)(params)
+
+
+@functools.partial(jax.jit, static_argnames=("arch", "trace_points"))
+def init_diagnostics(params: Any, x: Array, *, arch: Arch, trace_points: int = 100) -> dict:
+    """Forward pass at init over long sequences ``x``; per run and layer:
+
+    ``nonfinite_frac`` (fraction of non-finite h), ``first_nonfinite`` (first time step with a
+    non-finite h, −1 if none), ``max_h`` / ``max_c`` (max |h|, |c| over finite values), and
+    ``h_trace`` (max |h| over blocks of time, ``trace_points`` blocks; non-finite counts as inf).
+    """
+
+    def per_run(p: Any) -> dict:
+        hs = stack_forward(p, x, nonlinearity=arch.nonlinearity,
+                           cell_nonlinearity=arch.cell_nonlinearity,
+                           peephole_order=arch.peephole_order, return_states=True)
+        out: dict[str, list] = {k: [] for k in ("nonfinite_frac", "first_nonfinite", "max_h",
+                                                 "max_c", "h_trace")}
+        for h, c in hs:
+            finite = jnp.isfinite(h)
+            bad_t = ~jnp.all(finite, axis=(0, 2))  # (time,)
+            out["nonfinite_frac"].append(1.0 - jnp.mean(finite))
+            out["first_nonfinite"].append(jnp.where(jnp.any(bad_t), jnp.argmax(bad_t), -1))
+            out["max_h"].append(jnp.max(jnp.where(finite, jnp.abs(h), 0.0)))
+            out["max_c"].append(jnp.max(jnp.where(jnp.isfinite(c), jnp.abs(c), 0.0)))
+            mag = jnp.max(jnp.where(finite, jnp.abs(h), jnp.inf), axis=(0, 2))
+            t = mag.shape[0] // trace_points * trace_points
+            out["h_trace"].append(jnp.max(mag[:t].reshape(trace_points, -1), axis=1))
+        return {k: jnp.stack(v) for k, v in out.items()}
+
+    return jax.vmap(per_run)(params)
