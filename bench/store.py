@@ -28,6 +28,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -52,8 +53,9 @@ class Store:
     def _path(self, key: str) -> Path:
         return self.runs / f"{key}.json"
 
-    def load(self, key: str) -> dict[str, Any] | None:
-        """The valid record for ``key``, or None (missing, or corrupt: then moved aside)."""
+    def load(self, key: str, quarantine: bool = True) -> dict[str, Any] | None:
+        """The valid record for ``key``, or None (missing or corrupt). A corrupt record is
+        remembered in ``self.corrupt`` and, with ``quarantine``, moved aside (``.corrupt``)."""
         path = self._path(key)
         if not path.exists():
             return None
@@ -67,7 +69,8 @@ class Store:
             return record
         except (ValueError, OSError) as e:
             self.corrupt.append(f"{path}: {e}")
-            path.replace(path.with_suffix(".corrupt"))
+            if quarantine:
+                path.replace(path.with_suffix(".corrupt"))
             return None
 
     def has(self, key: str) -> bool:
@@ -78,11 +81,11 @@ class Store:
         """Store one finished run."""
         write_json(self._path(record["key"]), record)
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every valid record."""
+    def records(self, quarantine: bool = False) -> list[dict[str, Any]]:
+        """Every valid record (read-only unless ``quarantine``)."""
         if not self.runs.is_dir():
             return []
-        out = [self.load(p.stem) for p in sorted(self.runs.glob("*.json"))]
+        out = [self.load(p.stem, quarantine) for p in sorted(self.runs.glob("*.json"))]
         return [r for r in out if r is not None]
 
     def table(self) -> pd.DataFrame:
@@ -91,7 +94,7 @@ class Store:
         for r in self.records():
             row = {k: v for k, v in r.items() if k != "config"}
             row.update({f"cfg.{k}": v for k, v in r["config"].items()
-                        if k not in ("strategy", "dataset", "lr", "seed")})
+                        if k not in ("strategy", "dataset", "lr", "seed", "profile")})
             rows.append(row)
         df = pd.DataFrame(rows)
         if not df.empty:

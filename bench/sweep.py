@@ -79,17 +79,21 @@ class DataBundle:
     eval_x: np.ndarray  # (eval_sequences, eval_length, C) held-out evaluation sequences
     init_x: np.ndarray  # (init_sequences, init_length, C) for the forward pass at init
     floors: dict[str, float]  # channel means of variance, bayes, persistence
+    eval_variance: float  # the evaluation data's own variance (best constant predictor's MSE)
 
     @classmethod
     def build(cls, cfg: RunConfig) -> DataBundle:
         """Draw the data ``cfg`` asks for."""
         gen = lambda n, t, s: datasets.generate(cfg.dataset, n, t, cfg.channels, s,  # noqa: E731
                                                 cfg.data_scale)
+        eval_x = gen(cfg.eval_sequences, cfg.eval_length, EVAL_DATA_SEED)
         return cls(
             pool=gen(cfg.train_sequences, 4 * cfg.window + 1, TRAIN_DATA_SEED),
-            eval_x=gen(cfg.eval_sequences, cfg.eval_length, EVAL_DATA_SEED),
+            eval_x=eval_x,
             init_x=gen(cfg.init_sequences, cfg.init_length, INIT_DATA_SEED),
             floors=datasets.floors(cfg.dataset, cfg.channels, cfg.data_scale).as_dict(),
+            eval_variance=float(np.mean(np.var(eval_x[:, 1:].reshape(-1, cfg.channels),
+                                               axis=0, dtype=np.float64))),
         )
 
 
@@ -136,7 +140,8 @@ def run_chunk(strategy: Strategy, configs: Sequence[RunConfig], bundle: DataBund
     diag = jax.device_get(train.init_diagnostics(seed_params, jnp.asarray(bundle.init_x),
                                                  arch=arch))
     eval_x = jnp.asarray(bundle.eval_x)
-    mse_init = np.asarray(train.eval_mse(seed_params, eval_x, arch=arch))
+    group = train.eval_group_size(len(configs), eval_x.shape, cfg0.hidden)
+    mse_init = np.asarray(train.eval_mse(seed_params, eval_x, arch=arch, group=group))
     pool = jnp.asarray(bundle.pool)
     losses, done = [], 0
     while done < cfg0.steps:
@@ -148,7 +153,7 @@ def run_chunk(strategy: Strategy, configs: Sequence[RunConfig], bundle: DataBund
         if progress:
             progress(n)
     loss = np.concatenate(losses, axis=1)
-    mse = np.asarray(train.eval_mse(state["params"], eval_x, arch=arch))
+    mse = np.asarray(train.eval_mse(state["params"], eval_x, arch=arch, group=group))
     diverged = np.asarray(state["diverged"])
     div_step = np.asarray(state["diverged_step"])
     wall = time.perf_counter() - t0
@@ -179,6 +184,7 @@ def run_chunk(strategy: Strategy, configs: Sequence[RunConfig], bundle: DataBund
             "eval_mse_init": m0,
             "eval_mse": m,
             "variance": fl["variance"],
+            "eval_variance": bundle.eval_variance,
             "bayes_mse": fl["bayes"],
             "persistence_mse": fl["persistence"],
             "ratio_bayes": m / fl["bayes"],
@@ -206,19 +212,24 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
         bundle = None
         for strategy in strategies:
             configs = spec.configs(strategy.name, dataset)
-            todo = [c for c in configs if not store.has(c.key())]
-            skipped += len(configs) - len(todo)
+            # Fixed partition of the grid into chunks: a chunk with any missing run is rerun
+            # whole, so a resumed sweep computes every number in the same program as an
+            # uninterrupted one (identical results, not just close).
+            chunks = [configs[i: i + spec.max_runs]
+                      for i in range(0, len(configs), spec.max_runs)]
+            todo = [c for c in chunks if not all(store.has(cfg.key()) for cfg in c)]
+            skipped += sum(len(c) for c in chunks if c not in todo)
             if not todo:
                 log(f"{strategy.name} / {dataset}: all {len(configs)} runs already done")
                 continue
             if bundle is None:
-                bundle = DataBundle.build(todo[0])
-            bar = tqdm(total=len(range(0, len(todo), spec.max_runs)) * todo[0].steps,
-                       desc=f"{strategy.name}/{dataset} ({len(todo)} runs)", unit="step",
+                bundle = DataBundle.build(todo[0][0])
+            n_todo = sum(len(c) for c in todo)
+            bar = tqdm(total=len(todo) * todo[0][0].steps,
+                       desc=f"{strategy.name}/{dataset} ({n_todo} runs)", unit="step",
                        disable=not progress, leave=True, file=sys.stderr)
             try:
-                for i in range(0, len(todo), spec.max_runs):
-                    chunk = todo[i: i + spec.max_runs]
+                for chunk in todo:
                     for record in run_chunk(strategy, chunk, bundle, bar.update):
                         store.write(record)
                         ran += 1

@@ -163,17 +163,33 @@ def initial_state(strategy: Strategy, configs: Sequence[RunConfig],
     return state, per_seed
 
 
-@functools.partial(jax.jit, static_argnames=("arch",))
-def eval_mse(params: Any, x: Array, *, arch: Arch) -> Array:
+def eval_group_size(n_runs: int, x_shape: tuple[int, ...], hidden: tuple[int, ...],
+                    budget_bytes: float = 2e9) -> int:
+    """How many evaluation sequences to run at once so the activations fit ``budget_bytes``.
+
+    Per run, sequence and step the forward pass keeps roughly 6·H floats per layer (h, c and
+    the hoisted 4H input projection). On a GPU all sequences usually fit in one batch.
+    """
+    n_seq, length = x_shape[0], x_shape[1]
+    per_seq = n_runs * length * 6 * sum(hidden) * 4
+    g = max(1, min(n_seq, int(budget_bytes // max(per_seq, 1))))
+    while n_seq % g:
+        g -= 1
+    return g
+
+
+@functools.partial(jax.jit, static_argnames=("arch", "group"))
+def eval_mse(params: Any, x: Array, *, arch: Arch, group: int = 1) -> Array:
     """Deterministic one-step MSE of every run (leading axis of ``params``) on ``x``.
 
-    Sequences are taken one at a time (``lax.map``) to bound memory on long inputs; the MSE is
-    the mean over sequences, time and channels. Non-finite predictions give a non-finite MSE.
+    Sequences go through ``group`` at a time (``lax.map`` over groups) to bound memory on long
+    inputs; the MSE is the mean over sequences, time and channels. Non-finite predictions give a
+    non-finite MSE.
     """
+    groups = x.reshape(x.shape[0] // group, group, *x.shape[1:])
 
     def per_run(p: Any) -> Array:
-        errs = jax.lax.map(lambda seq: one_step_mse(arch.forward(p, seq[None]), seq[None]), x)
-        return jnp.mean(errs)
+        return jnp.mean(jax.lax.map(lambda g: one_step_mse(arch.forward(p, g), g), groups))
 
     return jax.vmap(per_run)(params)
 
@@ -196,7 +212,7 @@ def init_diagnostics(params: Any, x: Array, *, arch: Arch, trace_points: int = 1
         for h, c in hs:
             finite = jnp.isfinite(h)
             bad_t = ~jnp.all(finite, axis=(0, 2))  # (time,)
-            out["nonfinite_frac"].append(1.0 - jnp.mean(finite))
+            out["nonfinite_frac"].append(jnp.mean(~finite))
             out["first_nonfinite"].append(jnp.where(jnp.any(bad_t), jnp.argmax(bad_t), -1))
             out["max_h"].append(jnp.max(jnp.where(finite, jnp.abs(h), 0.0)))
             out["max_c"].append(jnp.max(jnp.where(jnp.isfinite(c), jnp.abs(c), 0.0)))

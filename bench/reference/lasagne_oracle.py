@@ -81,8 +81,9 @@ def load_params(path: str, peepholes: bool, float_dtype: str) -> tuple[dict, np.
         if key not in raw:
             raise OracleError(f"{path}: missing parameter {key!r}")
         if raw[key].ndim != 2:
-            raise OracleError(f"{path}: parameter {key!r} has shape {raw[key].shape}, "
-                              "expected a matrix")
+            raise OracleError(
+                f"{path}: parameter {key!r} has shape {raw[key].shape}, expected a matrix"
+            )
     n_in, n_hid = raw["W_in_to_ingate"].shape[0], raw["W_hid_to_ingate"].shape[0]
     expected = param_shapes(n_in, n_hid, peepholes)
     params = {}
@@ -90,8 +91,9 @@ def load_params(path: str, peepholes: bool, float_dtype: str) -> tuple[dict, np.
         if name not in raw:
             raise OracleError(f"{path}: missing parameter {name!r} (expected shape {shape})")
         if raw[name].shape != shape:
-            raise OracleError(f"{path}: parameter {name!r} has shape {raw[name].shape}, "
-                              f"expected {shape}")
+            raise OracleError(
+                f"{path}: parameter {name!r} has shape {raw[name].shape}, expected {shape}"
+            )
         params[name] = raw[name].astype(float_dtype)
     # Peephole vectors are ignored without peepholes, exactly as LSTMLayer(peepholes=False)
     # ignores Gate.W_cell; any other unknown key is most likely a typo.
@@ -135,12 +137,24 @@ class Oracle:
             "linear": nl.linear,
         }
         if name not in table:
-            raise OracleError(f"unknown nonlinearity {name!r}; choose from "
-                              f"{', '.join(NONLINEARITIES)}")
+            raise OracleError(
+                f"unknown nonlinearity {name!r}; choose from {', '.join(NONLINEARITIES)}"
+            )
         return table[name]
 
-    def build_layer(self, params, n_in, n_hid, *, nonlinearity, cell_nonlinearity, peepholes,
-                    grad_clipping, with_mask, input_dropout=0.0):
+    def build_layer(
+        self,
+        params,
+        n_in,
+        n_hid,
+        *,
+        nonlinearity,
+        cell_nonlinearity,
+        peepholes,
+        grad_clipping,
+        with_mask,
+        input_dropout=0.0,
+    ):
         """Build InputLayer(s) [+ DropoutLayer] + LSTMLayer exactly as a Lasagne user would.
 
         ``params`` values are numpy arrays or lasagne.init initializers.
@@ -163,7 +177,8 @@ class Oracle:
             )
 
         layer = L.layers.LSTMLayer(
-            incoming, n_hid,
+            incoming,
+            n_hid,
             ingate=gate("ingate", sig),
             forgetgate=gate("forgetgate", sig),
             cell=gate("cell", self.nonlinearity(cell_nonlinearity)),
@@ -175,14 +190,22 @@ class Oracle:
         )
         return l_in, l_mask, layer
 
-    def _compile(self, params, *, nonlinearity, cell_nonlinearity, peepholes, grad_clipping,
-                 with_mask, grad):
+    def _compile(
+        self, params, *, nonlinearity, cell_nonlinearity, peepholes, grad_clipping, with_mask, grad
+    ):
         T = self.theano.tensor
         t0 = time.perf_counter()
         n_in, n_hid = params["W_in_to_ingate"].shape[0], params["W_hid_to_ingate"].shape[0]
         l_in, l_mask, layer = self.build_layer(
-            params, n_in, n_hid, nonlinearity=nonlinearity, cell_nonlinearity=cell_nonlinearity,
-            peepholes=peepholes, grad_clipping=grad_clipping, with_mask=with_mask)
+            params,
+            n_in,
+            n_hid,
+            nonlinearity=nonlinearity,
+            cell_nonlinearity=cell_nonlinearity,
+            peepholes=peepholes,
+            grad_clipping=grad_clipping,
+            with_mask=with_mask,
+        )
         inputs = {l_in: l_in.input_var}
         if with_mask:
             inputs[l_mask] = l_mask.input_var
@@ -200,8 +223,19 @@ class Oracle:
         self.compile_seconds += time.perf_counter() - t0
         return fn, shared, names
 
-    def run(self, params, x, mask=None, *, nonlinearity="tanh", cell_nonlinearity="tanh",
-            peepholes=True, grad_clipping=0.0, grad=False, loss_weights=None) -> dict:
+    def run(
+        self,
+        params,
+        x,
+        mask=None,
+        *,
+        nonlinearity="tanh",
+        cell_nonlinearity="tanh",
+        peepholes=True,
+        grad_clipping=0.0,
+        grad=False,
+        loss_weights=None,
+    ) -> dict:
         """Return {"hid": (B,T,H)} and, with grad, {"grad/<name>": ...} as numpy arrays."""
         n_in, n_hid = params["W_in_to_ingate"].shape[0], params["W_hid_to_ingate"].shape[0]
         if x.ndim != 3 or x.shape[2] != n_in:
@@ -213,16 +247,31 @@ class Oracle:
             if loss_weights is None:
                 raise OracleError(f"--grad needs {LOSS_WEIGHTS_KEY!r} of shape {want} in params")
             if loss_weights.shape != want:
-                raise OracleError(f"parameter {LOSS_WEIGHTS_KEY!r} has shape "
-                                  f"{loss_weights.shape}, expected {want}")
+                raise OracleError(
+                    f"parameter {LOSS_WEIGHTS_KEY!r} has shape "
+                    f"{loss_weights.shape}, expected {want}"
+                )
         # num_units is baked into the graph (gate slicing); n_in is not, but keep it simple.
-        key = (n_in, n_hid, nonlinearity, cell_nonlinearity, bool(peepholes),
-               float(grad_clipping), mask is not None, bool(grad))
+        key = (
+            n_in,
+            n_hid,
+            nonlinearity,
+            cell_nonlinearity,
+            bool(peepholes),
+            float(grad_clipping),
+            mask is not None,
+            bool(grad),
+        )
         if key not in self._cache:
             self._cache[key] = self._compile(
-                params, nonlinearity=nonlinearity, cell_nonlinearity=cell_nonlinearity,
-                peepholes=peepholes, grad_clipping=grad_clipping,
-                with_mask=mask is not None, grad=grad)
+                params,
+                nonlinearity=nonlinearity,
+                cell_nonlinearity=cell_nonlinearity,
+                peepholes=peepholes,
+                grad_clipping=grad_clipping,
+                with_mask=mask is not None,
+                grad=grad,
+            )
         fn, shared, names = self._cache[key]
         for name in names:
             shared[name].set_value(params[name].astype(self.floatX))
@@ -234,7 +283,7 @@ class Oracle:
         outs = fn(*args)
         result = {"hid": np.asarray(outs[0])}
         if grad:
-            for name, g in zip(names, outs[1:]):
+            for name, g in zip(names, outs[1:], strict=True):
                 result[f"grad/{name}"] = np.asarray(g)
         return result
 
@@ -252,7 +301,9 @@ def run_case(oracle: Oracle, case: dict, base: str = ".") -> dict:
     x = load_array(path("input"), "input", 3, oracle.floatX)
     mask = load_array(path("mask"), "mask", 2, oracle.floatX) if case.get("mask") else None
     out = oracle.run(
-        params, x, mask,
+        params,
+        x,
+        mask,
         nonlinearity=case.get("nonlinearity", "tanh"),
         cell_nonlinearity=case.get("cell_nonlinearity", "tanh"),
         peepholes=peepholes,
@@ -272,12 +323,14 @@ def nonfinite_report(hid: np.ndarray) -> dict:
         bad_steps = np.flatnonzero(~np.isfinite(h).all(axis=1))
         first = int(bad_steps[0]) if bad_steps.size else None
         before = h[:first] if first is not None else h
-        seqs.append({
-            "nan": int(np.isnan(h).sum()),
-            "inf": int(np.isinf(h).sum()),
-            "first_nonfinite_step": first,
-            "max_abs_h_before": float(np.abs(before).max()) if before.size else None,
-        })
+        seqs.append(
+            {
+                "nan": int(np.isnan(h).sum()),
+                "inf": int(np.isinf(h).sum()),
+                "first_nonfinite_step": first,
+                "max_abs_h_before": float(np.abs(before).max()) if before.size else None,
+            }
+        )
     return {
         "outputs_per_sequence": int(hid.shape[1] * hid.shape[2]),
         "nan_per_sequence": [s["nan"] for s in seqs],
@@ -285,8 +338,9 @@ def nonfinite_report(hid: np.ndarray) -> dict:
     }
 
 
-def seed_recipe_params(oracle: Oracle, n_in: int, n_hid: int, noiselvl: float, G: float,
-                       orig_inp: int | None) -> dict:
+def seed_recipe_params(
+    oracle: Oracle, n_in: int, n_hid: int, noiselvl: float, G: float, orig_inp: int | None
+) -> dict:
     """The question's ``create_identity_lstm`` using Lasagne's own initializers and RNG.
 
     Samples in LSTMLayer's order (W_in, W_hid, b per gate, then peepholes), then applies
@@ -303,10 +357,18 @@ def seed_recipe_params(oracle: Oracle, n_in: int, n_hid: int, noiselvl: float, G
         if g != "cell":
             spec[f"W_cell_to_{g}"] = init.Normal(noiselvl)
     _, _, layer = oracle.build_layer(
-        spec, n_in, n_hid, nonlinearity="leaky_rectify", cell_nonlinearity="leaky_rectify",
-        peepholes=True, grad_clipping=0.0, with_mask=False)
-    params = {p.name: p.get_value() for p in layer.get_params()
-              if p.name in param_shapes(1, 1, True)}
+        spec,
+        n_in,
+        n_hid,
+        nonlinearity="leaky_rectify",
+        cell_nonlinearity="leaky_rectify",
+        peepholes=True,
+        grad_clipping=0.0,
+        with_mask=False,
+    )
+    params = {
+        p.name: p.get_value() for p in layer.get_params() if p.name in param_shapes(1, 1, True)
+    }
     k = n_in if orig_inp is None else orig_inp
     params["b_ingate"][:k] += G
     params["b_forgetgate"][:k] -= G
@@ -343,14 +405,23 @@ def seed_recipe(args) -> dict:
         # The question calls get_output(lstm1, determistic=True): the misspelt keyword is
         # swallowed, so its DropoutLayer(p=0.33) on the input stays active.
         l_in, l_mask, layer = oracle.build_layer(
-            params, n_in, params["W_hid_to_ingate"].shape[0], nonlinearity=nl, cell_nonlinearity=cnl, peepholes=True,
-            grad_clipping=0.0, with_mask=True, input_dropout=args.input_dropout)
+            params,
+            n_in,
+            params["W_hid_to_ingate"].shape[0],
+            nonlinearity=nl,
+            cell_nonlinearity=cnl,
+            peepholes=True,
+            grad_clipping=0.0,
+            with_mask=True,
+            input_dropout=args.input_dropout,
+        )
         hid = L.layers.get_output(layer, deterministic=False)
         fn = oracle.theano.function([l_in.input_var, l_mask.input_var], hid)
         hid_v = np.asarray(fn(x, mask))
     else:
-        hid_v = oracle.run(params, x, mask, nonlinearity=nl, cell_nonlinearity=cnl,
-                           peepholes=True)["hid"]
+        hid_v = oracle.run(params, x, mask, nonlinearity=nl, cell_nonlinearity=cnl, peepholes=True)[
+            "hid"
+        ]
     seconds = time.perf_counter() - t0
     if args.output:
         np.savez(args.output, hid=hid_v)
@@ -371,27 +442,47 @@ def seed_recipe(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="lasagne_oracle.py",
-        description="Run real Lasagne 0.1 LSTMLayer (Theano 1.0.5, CPU) as a reference.")
+        description="Run real Lasagne 0.1 LSTMLayer (Theano 1.0.5, CPU) as a reference.",
+    )
     ap.add_argument("--params", help=".npz with Lasagne-named parameters")
     ap.add_argument("--input", help=".npy of shape (batch, time, n_in)")
     ap.add_argument("--mask", help=".npy of shape (batch, time); passed as mask_input")
     ap.add_argument("--output", help=".npz to write (hid, grad/<name>)")
-    ap.add_argument("--nonlinearity", choices=NONLINEARITIES, default=None,
-                    help="layer output nonlinearity (default tanh; seed recipe leaky_rectify)")
-    ap.add_argument("--cell-nonlinearity", choices=NONLINEARITIES, default=None,
-                    help="cell gate nonlinearity (default tanh; seed recipe leaky_rectify)")
+    ap.add_argument(
+        "--nonlinearity",
+        choices=NONLINEARITIES,
+        default=None,
+        help="layer output nonlinearity (default tanh; seed recipe leaky_rectify)",
+    )
+    ap.add_argument(
+        "--cell-nonlinearity",
+        choices=NONLINEARITIES,
+        default=None,
+        help="cell gate nonlinearity (default tanh; seed recipe leaky_rectify)",
+    )
     ap.add_argument("--no-peepholes", action="store_true")
-    ap.add_argument("--grad-clipping", type=float, default=0.0,
-                    help="LSTMLayer grad_clipping (0 = False)")
-    ap.add_argument("--grad", action="store_true",
-                    help="also write d/dparam sum(hid * params['__loss_weights__'])")
+    ap.add_argument(
+        "--grad-clipping", type=float, default=0.0, help="LSTMLayer grad_clipping (0 = False)"
+    )
+    ap.add_argument(
+        "--grad",
+        action="store_true",
+        help="also write d/dparam sum(hid * params['__loss_weights__'])",
+    )
     ap.add_argument("--floatX", default="float64", choices=("float64", "float32"))
     ap.add_argument("--cases", metavar="MANIFEST.json", help="run a list of cases at once")
-    ap.add_argument("--seed-recipe", action="store_true",
-                    help="the question's 7->1024 leaky_rectify layer; JSON report on stdout")
+    ap.add_argument(
+        "--seed-recipe",
+        action="store_true",
+        help="the question's 7->1024 leaky_rectify layer; JSON report on stdout",
+    )
     ap.add_argument("--seed", type=int, default=0, help="RNG seed for --seed-recipe")
-    ap.add_argument("--input-dropout", type=float, default=0.0,
-                    help="--seed-recipe: active input DropoutLayer p (the question's typo: 0.33)")
+    ap.add_argument(
+        "--input-dropout",
+        type=float,
+        default=0.0,
+        help="--seed-recipe: active input DropoutLayer p (the question's typo: 0.33)",
+    )
     ap.add_argument("--save-params", help="--seed-recipe: write the parameters used")
     ap.add_argument("--save-input", help="--seed-recipe: write the input used")
     args = ap.parse_args(argv)
@@ -411,21 +502,30 @@ def main(argv: list[str] | None = None) -> int:
                     run_case(oracle, case, base)
                 except OracleError as e:
                     raise OracleError(f"case {i}: {e}") from None
-            print(f"lasagne_oracle: {len(cases)} cases in {time.perf_counter() - t0:.1f} s "
-                  f"({oracle.compile_seconds:.1f} s compiling)", file=sys.stderr)
+            print(
+                f"lasagne_oracle: {len(cases)} cases in {time.perf_counter() - t0:.1f} s "
+                f"({oracle.compile_seconds:.1f} s compiling)",
+                file=sys.stderr,
+            )
             return 0
         for flag in ("params", "input", "output"):
             if not getattr(args, flag):
                 raise OracleError(f"--{flag} is required (or use --cases / --seed-recipe)")
         oracle = Oracle(floatX=args.floatX)
-        run_case(oracle, {
-            "params": args.params, "input": args.input, "mask": args.mask,
-            "output": args.output,
-            "nonlinearity": args.nonlinearity or "tanh",
-            "cell_nonlinearity": args.cell_nonlinearity or "tanh",
-            "peepholes": not args.no_peepholes,
-            "grad_clipping": args.grad_clipping, "grad": args.grad,
-        })
+        run_case(
+            oracle,
+            {
+                "params": args.params,
+                "input": args.input,
+                "mask": args.mask,
+                "output": args.output,
+                "nonlinearity": args.nonlinearity or "tanh",
+                "cell_nonlinearity": args.cell_nonlinearity or "tanh",
+                "peepholes": not args.no_peepholes,
+                "grad_clipping": args.grad_clipping,
+                "grad": args.grad,
+            },
+        )
         return 0
     except OracleError as e:
         print(f"lasagne_oracle: error: {e}", file=sys.stderr)

@@ -53,12 +53,19 @@ fi
 export PIP_CONSTRAINT=""
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# pip's machine config names local wheel folders that lack these packages; it says so once
+# per package ("Location ... is ignored"). Drop that noise, keep everything else.
+pip_install() {
+    "$VENV/bin/python" -m pip install --quiet "$@" 2>&1 \
+        | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
+
 # numpy/scipy strictly from wheels (building them from source would take very long).
-"$VENV/bin/python" -m pip install --quiet --only-binary=numpy,scipy "$NUMPY_PIN" "$SCIPY_PIN"
+pip_install --only-binary=numpy,scipy "$NUMPY_PIN" "$SCIPY_PIN"
 # Theano 1.0.5 and Lasagne 0.1 are pure Python (sdists); --no-deps keeps pip from
 # "upgrading" numpy/scipy. Their only other requirement is six (Theano).
-"$VENV/bin/python" -m pip install --quiet six
-"$VENV/bin/python" -m pip install --quiet --no-deps "$THEANO_PIN" "$LASAGNE_PIN"
+pip_install six
+pip_install --no-deps "$THEANO_PIN" "$LASAGNE_PIN"
 
 if ! check; then
     echo "setup.sh: installed, but Theano/Lasagne do not load through bench/reference/compat.py:" >&2

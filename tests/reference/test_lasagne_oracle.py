@@ -94,15 +94,36 @@ CASES = [
     Case("tanh_peep_mask", 3, 40, 5, 6, seed=1),
     Case("tanh_peep_mask_clip", 3, 40, 5, 6, seed=1, grad_clipping=0.05),
     Case("leaky_peep_mask", 2, 25, 7, 11, "leaky_rectify", "leaky_rectify", seed=2),
-    Case("leaky_peep_mask_clip", 2, 25, 7, 11, "leaky_rectify", "leaky_rectify", seed=2,
-         grad_clipping=0.05),
+    Case(
+        "leaky_peep_mask_clip",
+        2,
+        25,
+        7,
+        11,
+        "leaky_rectify",
+        "leaky_rectify",
+        seed=2,
+        grad_clipping=0.05,
+    ),
     Case("tanh_nopeep_nomask", 3, 40, 5, 6, peepholes=False, mask=False, seed=3),
-    Case("leaky_nopeep_mask", 2, 25, 7, 11, "leaky_rectify", "leaky_rectify", peepholes=False,
-         seed=4),
+    Case(
+        "leaky_nopeep_mask", 2, 25, 7, 11, "leaky_rectify", "leaky_rectify", peepholes=False, seed=4
+    ),
     Case("leaky_out_tanh_cell_fwd", 2, 25, 7, 11, "leaky_rectify", "tanh", grad=False, seed=5),
     Case("tanh_peep_nomask_fwd", 3, 40, 5, 6, mask=False, grad=False, seed=6),
-    Case("leaky_blowup_fwd", 2, 60, 7, 11, "leaky_rectify", "leaky_rectify", mask=False,
-         grad=False, seed=3, blowup=True),
+    Case(
+        "leaky_blowup_fwd",
+        2,
+        60,
+        7,
+        11,
+        "leaky_rectify",
+        "leaky_rectify",
+        mask=False,
+        grad=False,
+        seed=3,
+        blowup=True,
+    ),
 ]
 CASE_BY_NAME = {c.name: c for c in CASES}
 GRAD_CASES = [c.name for c in CASES if c.grad]
@@ -153,7 +174,10 @@ def oracle(workdir) -> dict[str, dict]:
     (workdir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     proc = subprocess.run(
         [str(ORACLE_PY), str(ORACLE), "--cases", str(workdir / "manifest.json")],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, f"oracle failed:\n{proc.stderr[-4000:]}"
     out = {}
@@ -238,9 +262,7 @@ def test_grad_clipping_actually_clips(oracle, clipped, unclipped):
     """Same inputs with and without clipping: Lasagne's gradients differ, and so do ours."""
     a, b = oracle[clipped], oracle[unclipped]
     np.testing.assert_array_equal(a["hid"], b["hid"])  # forward is the identity
-    rel = max(
-        np.abs(a[k] - b[k]).max() / np.abs(b[k]).max() for k in a if k.startswith("grad/")
-    )
+    rel = max(np.abs(a[k] - b[k]).max() / np.abs(b[k]).max() for k in a if k.startswith("grad/"))
     assert rel > 1e-2, f"grad_clipping={CASE_BY_NAME[clipped].grad_clipping} never bites"
     c = CASE_BY_NAME[clipped]
     ours_clip, ours_free = _engine_grads(c), _engine_grads(c, grad_clipping=0.0)
@@ -268,18 +290,30 @@ def test_blowup_case_overflows_only_with_the_0_1_order(oracle):
 
 
 @pytest.mark.parametrize(
-    "name", ["leaky_out_tanh_cell_fwd", "tanh_peep_nomask_fwd", "tanh_nopeep_nomask",
-             "leaky_nopeep_mask"]
+    "name",
+    ["leaky_out_tanh_cell_fwd", "tanh_peep_nomask_fwd", "tanh_nopeep_nomask", "leaky_nopeep_mask"],
 )
 def test_cli_forward_matches_lasagne(oracle, workdir, name):
     """``python -m bench forward`` on the very .npz the oracle read gives the same numbers."""
     c = CASE_BY_NAME[name]
     d = workdir / name
     cmd = [
-        sys.executable, "-m", "bench", "forward",
-        "--params", str(d / "params.npz"), "--input", str(d / "x.npy"),
-        "--output", str(d / "cli.npy"), "--peephole-order", "lasagne-0.1",
-        "--nonlinearity", c.nonlinearity, "--cell-nonlinearity", c.cell_nonlinearity,
+        sys.executable,
+        "-m",
+        "bench",
+        "forward",
+        "--params",
+        str(d / "params.npz"),
+        "--input",
+        str(d / "x.npy"),
+        "--output",
+        str(d / "cli.npy"),
+        "--peephole-order",
+        "lasagne-0.1",
+        "--nonlinearity",
+        c.nonlinearity,
+        "--cell-nonlinearity",
+        c.cell_nonlinearity,
         "--float64",
     ]
     if c.arrays["mask"] is not None:
@@ -300,9 +334,20 @@ def test_oracle_names_a_missing_parameter(workdir):
     np.savez(d / "params.npz", **p)
     np.save(d / "x.npy", np.zeros((1, 3, 2)))
     proc = subprocess.run(
-        [str(ORACLE_PY), str(ORACLE), "--params", str(d / "params.npz"),
-         "--input", str(d / "x.npy"), "--output", str(d / "out.npz")],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [
+            str(ORACLE_PY),
+            str(ORACLE),
+            "--params",
+            str(d / "params.npz"),
+            "--input",
+            str(d / "x.npy"),
+            "--output",
+            str(d / "out.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -1,0 +1,147 @@
+"""Theano 1.0.5 + Lasagne 0.1 peer for ``python -m bench perf``; prints one JSON line.
+
+Runs only under the reference venv (``bash bench/reference/setup.sh`` builds it) and loads
+Theano/Lasagne through ``bench/reference/compat.py``::
+
+    .venv-lasagne/bin/python bench/peers/lasagne_peer.py --pool POOL.npy [--hidden 64,32]
+        [--batch 16] [--window 128] [--steps 3] [--repeats 3] [--lr 1e-3] [--floatX float32]
+
+The model is what a Lasagne user writes for the benchmark's stack: ``InputLayer`` →
+``DropoutLayer`` → ``LSTMLayer`` (peepholes, tanh, Glorot-uniform gate weights) → dropout →
+``LSTMLayer`` → … → ``LSTMLayer(C)``; the one-step MSE of the (non-deterministic, i.e. dropout
+on) output; ``lasagne.updates.adam`` on gradients rescaled by
+``lasagne.updates.total_norm_constraint(grads, 1.0)``. One compiled ``theano.function`` does a
+whole training step; each step gets a fresh batch of random windows drawn with numpy.
+
+Timing: the ``theano.function`` build is the compile time; one warm-up call of ``steps``
+steps is excluded; then ``repeats`` timed calls. Lasagne 0.1's output peephole sits after
+the sigmoid (its issue #448); that changes no cost. Imports nothing from ``bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "reference"))
+import compat  # noqa: E402  (bench/reference/compat.py: sets THEANO_FLAGS before theano loads)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    p.add_argument("--pool", required=True, help=".npy training pool (sequences, length, C)")
+    p.add_argument("--hidden", default="64,32", help="hidden sizes, comma-separated")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--window", type=int, default=128)
+    p.add_argument("--steps", type=int, default=3, help="training steps per timed call")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--dropout", type=float, default=0.33)
+    p.add_argument("--clip", type=float, default=1.0, help="total_norm_constraint bound")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--floatX", choices=("float32", "float64"), default="float32")
+    return p.parse_args(argv)
+
+
+def _cache_entries(path: str) -> int:
+    try:
+        return sum(1 for e in os.scandir(path) if e.is_dir())
+    except OSError:
+        return 0
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Build, compile, warm up and time; return the JSON record."""
+    theano, lasagne = compat.load(floatX=args.floatX)
+    T, L = theano.tensor, lasagne.layers
+    floatX = theano.config.floatX
+    pool = np.load(args.pool).astype(floatX)
+    n_seq, length, channels = pool.shape
+    if length < args.window + 1:
+        raise SystemExit(f"pool sequences have {length} steps, need window + 1 = {args.window + 1}")
+    sizes = (channels, *(int(h) for h in args.hidden.split(",") if h.strip()), channels)
+    lasagne.random.set_rng(np.random.RandomState(args.seed))
+    glorot = lasagne.init.GlorotUniform()
+
+    def gate(nonlinearity, peephole=True):
+        w_cell = lasagne.init.Normal(0.1) if peephole else None
+        return L.Gate(W_in=glorot, W_hid=glorot, W_cell=w_cell, nonlinearity=nonlinearity)
+
+    sig, tanh = lasagne.nonlinearities.sigmoid, lasagne.nonlinearities.tanh
+    net = L.InputLayer((None, None, channels))
+    for n_hid in sizes[1:]:
+        net = L.DropoutLayer(net, p=args.dropout)
+        net = L.LSTMLayer(net, n_hid, ingate=gate(sig), forgetgate=gate(sig),
+                          cell=gate(tanh, peephole=False), outgate=gate(sig),
+                          nonlinearity=tanh, peepholes=True)
+
+    x = T.tensor3("x")
+    pred = L.get_output(net, x)  # deterministic=False: dropout is on, as in training
+    loss = T.mean((pred[:, :-1] - x[:, 1:]) ** 2)
+    params = L.get_all_params(net, trainable=True)
+    grads = T.grad(loss, params)
+    if args.clip:
+        grads = lasagne.updates.total_norm_constraint(grads, args.clip)
+    updates = lasagne.updates.adam(grads, params, learning_rate=args.lr)
+    cached = _cache_entries(theano.config.compiledir)
+    t0 = time.perf_counter()
+    train_fn = theano.function([x], loss, updates=updates)
+    compile_s = time.perf_counter() - t0
+
+    rng = np.random.RandomState(args.seed + 1)
+    offsets = np.arange(args.window + 1)
+
+    def call() -> float:
+        for _ in range(args.steps):
+            seq = rng.randint(n_seq, size=args.batch)
+            start = rng.randint(length - args.window, size=args.batch)
+            value = train_fn(pool[seq[:, None], start[:, None] + offsets])
+        return float(value)
+
+    t0 = time.perf_counter()
+    call()
+    warmup = time.perf_counter() - t0
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        last = call()
+        times.append(time.perf_counter() - t0)
+    cache_note = (f"Theano C cache had {cached} modules" if cached
+                  else "Theano C cache was empty")
+    return {
+        "contender": "lasagne",
+        "device": "cpu",
+        "runs": 1,
+        "batch": args.batch,
+        "window": args.window,
+        "steps": args.steps,
+        "times_s": times,
+        "warmup_s": warmup,
+        "compile_s": compile_s,
+        "compile_how": "theano.function build",
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "device_mb": None,
+        "final_loss": last,
+        "versions": {"theano": theano.__version__, "lasagne": lasagne.__version__,
+                     "numpy": np.__version__, "python": platform.python_version()},
+        "notes": (f"floatX={floatX}; scan's Python loop (compat.py); {cache_note}; "
+                  f"{args.steps} steps per call"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    record = run(_parse(argv))
+    print(json.dumps(record), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

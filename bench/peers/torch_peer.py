@@ -1,0 +1,237 @@
+"""PyTorch peer for ``python -m bench perf``: train the stacked LSTM eagerly, print one JSON line.
+
+Two modes, same stack (input → dropout → LSTM → dropout → LSTM → … → LSTM(C)), same one-step
+MSE, ``torch.optim.Adam`` with ``clip_grad_norm_(…, 1.0)``:
+
+- ``--mode custom``: :class:`PeepholeLSTM`, a hand-written Graves peephole cell stepped by a
+  Python loop over time (gates in Lasagne's order ``[ingate, forgetgate, cell, outgate]``, the
+  input projection hoisted out of the loop, as the engine does);
+- ``--mode fused``: one ``torch.nn.LSTM`` per layer (cuDNN on a GPU, the native fused kernel on
+  a CPU). No peepholes: the speed ceiling for a standard cell, not the same equations.
+
+Usage::
+
+    python bench/peers/torch_peer.py --mode custom --pool POOL.npy [--hidden 64,32]
+        [--batch 16] [--window 128] [--steps 20] [--repeats 3] [--lr 1e-3] [--device auto]
+
+``POOL.npy`` is the training pool (sequences, length, channels) float32; each step draws
+``batch`` random windows of ``window + 1`` steps from it on the device. One warm-up call of
+``steps`` steps is excluded from timing; then ``repeats`` timed calls, each synchronised.
+Imports nothing from ``bench`` (numpy and torch only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GATES = ("ingate", "forgetgate", "cell", "outgate")
+
+
+def peephole_step(zx: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_hid: torch.Tensor,
+                  w_ci: torch.Tensor, w_cf: torch.Tensor,
+                  w_co: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Graves peephole step from the input projection ``zx = x_t·W_in + b``; returns (h, c).
+
+    The output gate sees the *new* cell state, inside the sigmoid (Graves 2013, eq. 7-11).
+    """
+    z_i, z_f, z_g, z_o = (zx + h @ w_hid).chunk(4, dim=-1)
+    i = torch.sigmoid(z_i + c * w_ci)
+    f = torch.sigmoid(z_f + c * w_cf)
+    c = f * c + i * torch.tanh(z_g)
+    o = torch.sigmoid(z_o + c * w_co)
+    return o * torch.tanh(c), c
+
+
+class PeepholeLSTM(nn.Module):
+    """One peephole LSTM layer, tanh cell and output, c0 = h0 = 0; (B, T, n_in) → (B, T, H).
+
+    Default init as the engine's ``glorot`` strategy: each gate block of ``W_in``/``W_hid``
+    Glorot-uniform, biases 0, peepholes N(0, 0.1²).
+    """
+
+    def __init__(self, n_in: int, n_hid: int, dtype: torch.dtype = torch.float32):
+        super().__init__()
+
+        def glorot(rows: int, cols: int) -> torch.Tensor:
+            limit = math.sqrt(6.0 / (rows + cols))
+            blocks = [torch.empty(rows, cols, dtype=dtype).uniform_(-limit, limit)
+                      for _ in GATES]
+            return torch.cat(blocks, dim=1)
+
+        self.w_in = nn.Parameter(glorot(n_in, n_hid))
+        self.w_hid = nn.Parameter(glorot(n_hid, n_hid))
+        self.b = nn.Parameter(torch.zeros(4 * n_hid, dtype=dtype))
+        self.w_ci, self.w_cf, self.w_co = (
+            nn.Parameter(0.1 * torch.randn(n_hid, dtype=dtype)) for _ in range(3))
+
+    @classmethod
+    def from_lasagne(cls, params: dict[str, np.ndarray]) -> PeepholeLSTM:
+        """A layer holding Lasagne-named parameters (``W_in_to_ingate``, …), in their dtype."""
+        dtype = torch.from_numpy(np.asarray(params["W_hid_to_ingate"])).dtype
+        n_in, n_hid = np.shape(params["W_in_to_ingate"])
+        layer = cls(n_in, n_hid, dtype)
+
+        def cat(prefix: str) -> torch.Tensor:
+            parts = [np.asarray(params[f"{prefix}{g}"]) for g in GATES]
+            return torch.from_numpy(np.concatenate(parts, axis=-1))
+
+        with torch.no_grad():
+            layer.w_in.copy_(cat("W_in_to_"))
+            layer.w_hid.copy_(cat("W_hid_to_"))
+            layer.b.copy_(cat("b_"))
+            for name, gate in (("w_ci", "ingate"), ("w_cf", "forgetgate"), ("w_co", "outgate")):
+                getattr(layer, name).copy_(torch.from_numpy(
+                    np.asarray(params[f"W_cell_to_{gate}"])))
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        zx = x @ self.w_in + self.b
+        h = c = x.new_zeros(x.shape[0], self.w_hid.shape[0])
+        hs = []
+        for t in range(x.shape[1]):
+            h, c = peephole_step(zx[:, t], h, c, self.w_hid, self.w_ci, self.w_cf, self.w_co)
+            hs.append(h)
+        return torch.stack(hs, dim=1)
+
+
+class FusedLSTM(nn.Module):
+    """``torch.nn.LSTM`` (one layer, batch first, PyTorch's default init), hidden sequence out."""
+
+    def __init__(self, n_in: int, n_hid: int):
+        super().__init__()
+        self.lstm = nn.LSTM(n_in, n_hid, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lstm(x)[0]
+
+
+class Stack(nn.Module):
+    """input → dropout → LSTM → dropout → LSTM → … for ``sizes = (C, H1, …, C)``."""
+
+    def __init__(self, sizes: tuple[int, ...], mode: str, dropout: float):
+        super().__init__()
+        layer = PeepholeLSTM if mode == "custom" else FusedLSTM
+        self.layers = nn.ModuleList(layer(a, b)
+                                    for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.p = dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(F.dropout(x, self.p, training=self.training))
+        return x
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    p.add_argument("--mode", choices=("custom", "fused"), required=True)
+    p.add_argument("--pool", required=True, help=".npy training pool (sequences, length, C)")
+    p.add_argument("--hidden", default="64,32", help="hidden sizes, comma-separated")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--window", type=int, default=128)
+    p.add_argument("--steps", type=int, default=20, help="training steps per timed call")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--dropout", type=float, default=0.33)
+    p.add_argument("--clip", type=float, default=1.0, help="global gradient-norm bound")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Build, warm up and time; return the JSON record."""
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+    pool = torch.from_numpy(np.load(args.pool).astype(np.float32)).to(device)
+    n_seq, length, channels = pool.shape
+    if length < args.window + 1:
+        raise SystemExit(f"pool sequences have {length} steps, need window + 1 = {args.window + 1}")
+    sizes = (channels, *(int(h) for h in args.hidden.split(",") if h.strip()), channels)
+    model = Stack(sizes, args.mode, args.dropout).to(device).train()
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=args.lr)
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    offsets = torch.arange(args.window + 1, device=device)
+
+    def call() -> torch.Tensor:
+        for _ in range(args.steps):
+            seq = torch.randint(n_seq, (args.batch,), device=device, generator=gen)
+            start = torch.randint(length - args.window, (args.batch,), device=device,
+                                  generator=gen)
+            x = pool[seq[:, None], start[:, None] + offsets]  # (batch, window + 1, C)
+            pred = model(x)
+            loss = F.mse_loss(pred[:, :-1], x[:, 1:])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if args.clip:
+                nn.utils.clip_grad_norm_(params, args.clip)
+            opt.step()
+        _sync(device)
+        return loss
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    call()
+    warmup = time.perf_counter() - t0
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        loss = call()
+        times.append(time.perf_counter() - t0)
+    device_mb = (torch.cuda.max_memory_allocated(device) / 2**20
+                 if device.type == "cuda" else None)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    notes = ("hand-written Graves peephole cell, Python loop over time"
+             if args.mode == "custom" else "nn.LSTM per layer, no peepholes, PyTorch init")
+    if device.type == "cpu":
+        notes += f"; {torch.get_num_threads()} threads"
+    return {
+        "contender": f"torch-{args.mode}",
+        "device": f"{device.type}: {name}" if device.type == "cuda" else "cpu",
+        "runs": 1,
+        "batch": args.batch,
+        "window": args.window,
+        "steps": args.steps,
+        "times_s": times,
+        "warmup_s": warmup,
+        # eager: nothing is compiled; the first call's extra time (allocator, kernels, autograd
+        # graph set-up) is what a user waits for before steady speed
+        "compile_s": max(0.0, warmup - statistics.median(times)),
+        "compile_how": "first call - median call",
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "device_mb": device_mb,
+        "final_loss": float(loss.detach().cpu()),
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "notes": notes,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    record = run(_parse(argv))
+    print(json.dumps(record), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

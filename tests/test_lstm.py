@@ -1,0 +1,545 @@
+"""bench.lstm against an independent float64 NumPy reference (per-gate matrices, no fusion).
+
+The reference below is written from the equations alone (Lasagne 0.1's LSTMLayer, facts.md §1),
+one gate matrix at a time, so a mistake in the fused JAX step (gate order, split, peephole
+placement, mask blending) shows up as a mismatch. The gradient-clipping reference backpropagates
+one step at a time with ``jax.vjp`` on two plain functions (pre-activation / rest of the step)
+and clips dL/dz by hand between them: no ``custom_vjp`` involved.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import functools  # noqa: E402
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from scipy.special import expit  # noqa: E402
+
+from bench.lstm import check_params, get_nonlinearity, lstm_layer  # noqa: E402
+
+GATE_NAMES = ("ingate", "forgetgate", "cell", "outgate")
+PEEP_NAMES = ("ingate", "forgetgate", "outgate")
+ALPHA = 0.01  # Lasagne LeakyRectify default leakiness
+
+
+# ----------------------------------------------------------------------------------------------
+# NumPy float64 reference
+# ----------------------------------------------------------------------------------------------
+
+
+def np_nonlinearity(name):
+    if name == "tanh":
+        return np.tanh
+    if name == "sigmoid":
+        return expit
+    if name == "leaky_rectify":
+        return lambda v: 0.5 * (1 + ALPHA) * v + 0.5 * (1 - ALPHA) * np.abs(v)
+    if name == "rectify":
+        return lambda v: np.where(v > 0, v, 0.0 * v)
+    if name == "linear":
+        return lambda v: v
+    raise KeyError(name)
+
+
+def np_step(P, x_t, c_prev, h_prev, m=None, *, act="tanh", cell_act="tanh", peepholes=True,
+            order="graves"):
+    """One LSTM step, each gate with its own matrices; m (batch,) optional mask column."""
+    z = {g: x_t @ P[f"W_in_to_{g}"] + h_prev @ P[f"W_hid_to_{g}"] + P[f"b_{g}"]
+         for g in GATE_NAMES}
+    if peepholes:
+        i = expit(z["ingate"] + P["W_cell_to_ingate"] * c_prev)
+        f = expit(z["forgetgate"] + P["W_cell_to_forgetgate"] * c_prev)
+    else:
+        i = expit(z["ingate"])
+        f = expit(z["forgetgate"])
+    g = np_nonlinearity(cell_act)(z["cell"])
+    c = f * c_prev + i * g
+    if not peepholes:
+        o = expit(z["outgate"])
+    elif order == "graves":
+        o = expit(z["outgate"] + P["W_cell_to_outgate"] * c)
+    elif order == "lasagne-0.1":
+        o = expit(z["outgate"]) + P["W_cell_to_outgate"] * c
+    else:
+        raise ValueError(order)
+    h = o * np_nonlinearity(act)(c)
+    if m is not None:
+        mm = m[:, None]
+        c = mm * c + (1 - mm) * c_prev
+        h = mm * h + (1 - mm) * h_prev
+    return c, h
+
+
+def np_lstm(P, x, mask=None, **kw):
+    """Step loop; returns (h, c), each (batch, time, H)."""
+    P = {k: np.asarray(v, np.float64) for k, v in P.items()}
+    x = np.asarray(x, np.float64)
+    batch, steps, _ = x.shape
+    n_hid = P["W_hid_to_ingate"].shape[0]
+    c = np.zeros((batch, n_hid))
+    h = np.zeros((batch, n_hid))
+    hs, cs = [], []
+    with np.errstate(invalid="ignore", over="ignore"):
+        for t in range(steps):
+            m = None if mask is None else np.asarray(mask, np.float64)[:, t]
+            c, h = np_step(P, x[:, t], c, h, m, **kw)
+            hs.append(h)
+            cs.append(c)
+    return np.stack(hs, axis=1), np.stack(cs, axis=1)
+
+
+def make_params(rng, n_in, n_hid, peepholes=True, scale=0.5):
+    P = {}
+    for g in GATE_NAMES:
+        P[f"W_in_to_{g}"] = rng.normal(0.0, scale, (n_in, n_hid))
+        P[f"W_hid_to_{g}"] = rng.normal(0.0, scale, (n_hid, n_hid))
+        P[f"b_{g}"] = rng.normal(0.0, scale, n_hid)
+    if peepholes:
+        for g in PEEP_NAMES:
+            P[f"W_cell_to_{g}"] = rng.normal(0.0, 2 * scale, n_hid)
+    return P
+
+
+def as_jax(P):
+    return {k: jnp.asarray(v, jnp.float64) for k, v in P.items()}
+
+
+STATIC = ("nonlinearity", "cell_nonlinearity", "peepholes", "peephole_order", "grad_clipping",
+          "return_cell", "unroll")
+run_layer = jax.jit(lstm_layer, static_argnames=STATIC)
+
+
+def jax_run(P, x, mask=None, *, act="tanh", cell_act="tanh", peepholes=True, order="graves",
+            unroll=1):
+    h, c = run_layer(as_jax(P), jnp.asarray(x, jnp.float64),
+                     None if mask is None else jnp.asarray(mask, jnp.float64),
+                     nonlinearity=act, cell_nonlinearity=cell_act, peepholes=peepholes,
+                     peephole_order=order, return_cell=True, unroll=unroll)
+    return np.asarray(h), np.asarray(c)
+
+
+def ref_run(P, x, mask=None, *, act="tanh", cell_act="tanh", peepholes=True, order="graves"):
+    return np_lstm(P, x, mask, act=act, cell_act=cell_act, peepholes=peepholes, order=order)
+
+
+# ----------------------------------------------------------------------------------------------
+# Nonlinearities
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "leaky_rectify", "rectify", "linear"])
+def test_nonlinearities_match_reference(name):
+    v = np.linspace(-6.0, 6.0, 241)
+    got = np.asarray(get_nonlinearity(name)(jnp.asarray(v)))
+    np.testing.assert_allclose(got, np_nonlinearity(name)(v), rtol=1e-14, atol=1e-15)
+
+
+def test_leaky_rectify_is_lasagnes_form():
+    f = get_nonlinearity("leaky_rectify")
+    v = jnp.asarray([-3.0, -1e-3, 0.0, 2.5])
+    np.testing.assert_allclose(np.asarray(f(v)), [-0.03, -1e-5, 0.0, 2.5], rtol=1e-14)
+    # 0.5(1+a)x + 0.5(1-a)|x| is -inf + inf at x = -inf: NaN, as in Lasagne.
+    assert np.isnan(float(f(jnp.asarray(-np.inf))))
+    assert float(f(jnp.asarray(np.inf))) == np.inf
+
+
+# ----------------------------------------------------------------------------------------------
+# One step by hand
+# ----------------------------------------------------------------------------------------------
+
+ONE_STEP_CASES = [
+    (order, peep, act)
+    for order in ("graves", "lasagne-0.1")
+    for peep in (True, False)
+    for act in ("tanh", "leaky_rectify")
+] + [("graves", True, "rectify"), ("lasagne-0.1", True, "sigmoid"), ("graves", True, "linear")]
+
+
+@pytest.mark.parametrize("order,peepholes,act", ONE_STEP_CASES)
+def test_one_step_matches_hand_computation(order, peepholes, act):
+    rng = np.random.default_rng(11)
+    P = make_params(rng, 3, 4, peepholes=peepholes)
+    x = rng.normal(size=(2, 1, 3))
+    cell_act = "leaky_rectify" if act == "leaky_rectify" else "tanh"
+    # By hand, c_0 = h_0 = 0: the hidden-to-hidden terms and the i/f peepholes vanish.
+    x0 = x[:, 0]
+    z = {g: x0 @ P[f"W_in_to_{g}"] + P[f"b_{g}"] for g in GATE_NAMES}
+    c1 = expit(z["ingate"]) * np_nonlinearity(cell_act)(z["cell"])
+    if not peepholes:
+        o = expit(z["outgate"])
+    elif order == "graves":
+        o = expit(z["outgate"] + P["W_cell_to_outgate"] * c1)
+    else:
+        o = expit(z["outgate"]) + P["W_cell_to_outgate"] * c1
+    h1 = o * np_nonlinearity(act)(c1)
+    h, c = jax_run(P, x, act=act, cell_act=cell_act, peepholes=peepholes, order=order)
+    np.testing.assert_allclose(c[:, 0], c1, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(h[:, 0], h1, rtol=1e-12, atol=1e-13)
+
+
+def test_one_step_with_initial_state_terms_matches_reference():
+    """Second step exercises W_hid and the i/f peepholes on c_{t-1}; reference step by step."""
+    rng = np.random.default_rng(12)
+    P = make_params(rng, 3, 4)
+    x = rng.normal(size=(2, 2, 3))
+    for order in ("graves", "lasagne-0.1"):
+        h, c = jax_run(P, x, order=order)
+        c_ref, h_ref = np_step(P, x[:, 0], np.zeros((2, 4)), np.zeros((2, 4)), order=order)
+        c_ref, h_ref = np_step(P, x[:, 1], c_ref, h_ref, order=order)
+        np.testing.assert_allclose(h[:, 1], h_ref, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(c[:, 1], c_ref, rtol=1e-12, atol=1e-13)
+
+
+def test_peepholes_false_ignores_peephole_parameters():
+    rng = np.random.default_rng(13)
+    P = make_params(rng, 3, 4, peepholes=True)
+    x = rng.normal(size=(2, 5, 3))
+    h, _ = jax_run(P, x, peepholes=False)
+    h_ref, _ = ref_run(P, x, peepholes=False)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-13)
+
+
+def test_peepholes_inferred_from_parameter_names():
+    rng = np.random.default_rng(14)
+    x = jnp.asarray(rng.normal(size=(2, 4, 3)))
+    for peep in (True, False):
+        P = make_params(rng, 3, 4, peepholes=peep)
+        h = np.asarray(lstm_layer(as_jax(P), x))  # peepholes=None: inferred
+        h_ref, _ = ref_run(P, np.asarray(x), peepholes=peep)
+        np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-13)
+
+
+# ----------------------------------------------------------------------------------------------
+# Long sequences
+# ----------------------------------------------------------------------------------------------
+
+N_IN, N_HID, BATCH, STEPS = 5, 4, 3, 60
+
+
+@functools.cache
+def long_case():
+    rng = np.random.default_rng(21)
+    P = make_params(rng, N_IN, N_HID, scale=0.6)
+    x = rng.normal(size=(BATCH, STEPS, N_IN))
+    return P, x
+
+
+@pytest.mark.parametrize("order", ["graves", "lasagne-0.1"])
+@pytest.mark.parametrize("act,cell_act", [("tanh", "tanh"), ("leaky_rectify", "tanh"),
+                                          ("tanh", "linear")])
+def test_scan_matches_numpy_loop(order, act, cell_act):
+    P, x = long_case()
+    h, c = jax_run(P, x, act=act, cell_act=cell_act, order=order)
+    h_ref, c_ref = ref_run(P, x, act=act, cell_act=cell_act, order=order)
+    assert np.all(np.isfinite(h_ref))
+    np.testing.assert_allclose(h, h_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(c, c_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_unroll_does_not_change_result():
+    P, x = long_case()
+    h1, _ = jax_run(P, x)
+    h4, _ = jax_run(P, x, unroll=4)
+    np.testing.assert_allclose(h4, h1, rtol=1e-12, atol=1e-14)
+
+
+def test_peephole_orders_differ_measurably():
+    P, x = long_case()
+    h_g, _ = jax_run(P, x, order="graves")
+    h_l, _ = jax_run(P, x, order="lasagne-0.1")
+    assert np.max(np.abs(h_g - h_l)) > 1e-2
+    # and the reference agrees on which is which (not merely "different")
+    h_l_ref, _ = ref_run(P, x, order="lasagne-0.1")
+    assert np.max(np.abs(h_g - h_l_ref)) > 1e-2
+    # lasagne-0.1 output gate is not confined to (0, 1): |h| can exceed |tanh(c)|
+    _, c_l = jax_run(P, x, order="lasagne-0.1")
+    assert np.any(np.abs(h_l) > np.abs(np.tanh(c_l)) + 1e-9)
+    _, c_g = jax_run(P, x, order="graves")
+    assert np.all(np.abs(h_g) < np.abs(np.tanh(c_g)) + 1e-15)
+
+
+# ----------------------------------------------------------------------------------------------
+# Mask
+# ----------------------------------------------------------------------------------------------
+
+
+def test_mask_matches_reference_including_fractional_values():
+    P, x = long_case()
+    rng = np.random.default_rng(31)
+    mask = (rng.random((BATCH, STEPS)) > 0.3).astype(float)
+    mask[1, 10] = 0.5  # the blend is multiplicative, so fractional masks are defined too
+    h, c = jax_run(P, x, mask)
+    h_ref, c_ref = ref_run(P, x, mask)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(c, c_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_mask_zero_carries_state_exactly():
+    P, x = long_case()
+    mask = np.ones((BATCH, STEPS))
+    mask[0, 5:9] = 0.0
+    mask[2, 0:3] = 0.0
+    h, c = jax_run(P, x, mask)
+    for t in range(5, 9):
+        np.testing.assert_array_equal(h[0, t], h[0, 4])
+        np.testing.assert_array_equal(c[0, t], c[0, 4])
+    # masked from the start: the zero initial state is carried over
+    np.testing.assert_array_equal(h[2, :3], 0.0)
+    np.testing.assert_array_equal(c[2, :3], 0.0)
+    # unmasked rows are unaffected by other rows' masks (a different program: rounding only)
+    h_free, _ = jax_run(P, x)
+    np.testing.assert_allclose(h[1], h_free[1], rtol=1e-13, atol=1e-15)
+    # after the gap the state evolves again
+    assert not np.array_equal(h[0, 9], h[0, 8])
+
+
+def test_mask_zeros_at_end_equal_truncated_sequence():
+    P, x = long_case()
+    lengths = [STEPS, 37, 12]
+    mask = np.zeros((BATCH, STEPS))
+    for b, n in enumerate(lengths):
+        mask[b, :n] = 1.0
+    h, c = jax_run(P, x, mask)
+    for b, n in enumerate(lengths):
+        h_t, c_t = jax_run(P, x[b:b + 1, :n])
+        np.testing.assert_allclose(h[b, -1], h_t[0, -1], rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(c[b, -1], c_t[0, -1], rtol=1e-13, atol=1e-15)
+
+
+def test_nan_under_a_zero_mask_follows_the_multiplicative_form():
+    """0·NaN = NaN: a NaN input at a masked step still poisons the state (as in Lasagne)."""
+    P, x = long_case()
+    x = x.copy()
+    x[0, 7, 2] = np.nan
+    mask = np.ones((BATCH, STEPS))
+    mask[0, 7] = 0.0
+    h, c = jax_run(P, x, mask)
+    h_ref, c_ref = ref_run(P, x, mask)
+    np.testing.assert_array_equal(np.isnan(h), np.isnan(h_ref))
+    np.testing.assert_array_equal(np.isnan(c), np.isnan(c_ref))
+    assert np.all(np.isnan(h[0, 7:]))  # reference says so too (checked just above)
+    assert np.all(np.isfinite(h[0, :7])) and np.all(np.isfinite(h[1:]))
+    np.testing.assert_allclose(h, h_ref, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# grad_clipping
+# ----------------------------------------------------------------------------------------------
+
+
+def ref_pre(P, x_t, h_prev):
+    return {g: x_t @ P[f"W_in_to_{g}"] + h_prev @ P[f"W_hid_to_{g}"] + P[f"b_{g}"]
+            for g in GATE_NAMES}
+
+
+def ref_post(P, z, c_prev, order):
+    i = jax.nn.sigmoid(z["ingate"] + P["W_cell_to_ingate"] * c_prev)
+    f = jax.nn.sigmoid(z["forgetgate"] + P["W_cell_to_forgetgate"] * c_prev)
+    c = f * c_prev + i * jnp.tanh(z["cell"])
+    if order == "graves":
+        o = jax.nn.sigmoid(z["outgate"] + P["W_cell_to_outgate"] * c)
+    else:
+        o = jax.nn.sigmoid(z["outgate"]) + P["W_cell_to_outgate"] * c
+    return c, o * jnp.tanh(c)
+
+
+def ref_clipped_grads(P, x, R, bound, order):
+    """Gradients of sum(h·R) w.r.t. (params, x), clipping dL/dz_t elementwise at every step.
+
+    Returns (grad_params, grad_x, n_clipped, n_total, max_abs_dz).
+    """
+    batch, steps, _ = x.shape
+    n_hid = P["W_hid_to_ingate"].shape[0]
+    c = h = jnp.zeros((batch, n_hid))
+    states = []
+    for t in range(steps):
+        states.append((c, h))
+        c, h = ref_post(P, ref_pre(P, x[:, t], h), c, order)
+    g_params = jax.tree.map(jnp.zeros_like, P)
+    g_x = [None] * steps
+    g_c = g_h = jnp.zeros((batch, n_hid))
+    n_clipped = n_total = 0
+    max_dz = 0.0
+    for t in reversed(range(steps)):
+        c_prev, h_prev = states[t]
+        z, pre_vjp = jax.vjp(lambda P_, x_, h_: ref_pre(P_, x_, h_), P, x[:, t], h_prev)
+        _, post_vjp = jax.vjp(lambda P_, z_, c_: ref_post(P_, z_, c_, order), P, z, c_prev)
+        gP_post, g_z, g_c_prev = post_vjp((g_c, g_h + R[:, t]))
+        for v in g_z.values():
+            n_clipped += int(jnp.sum(jnp.abs(v) > bound))
+            n_total += v.size
+            max_dz = max(max_dz, float(jnp.max(jnp.abs(v))))
+        g_z = {k: jnp.clip(v, -bound, bound) for k, v in g_z.items()}
+        gP_pre, g_x[t], g_h_prev = pre_vjp(g_z)
+        g_params = jax.tree.map(lambda a, b, d: a + b + d, g_params, gP_pre, gP_post)
+        g_c, g_h = g_c_prev, g_h_prev
+    return g_params, jnp.stack(g_x, axis=1), n_clipped, n_total, max_dz
+
+
+@functools.partial(jax.jit, static_argnames=("bound", "order"))
+def layer_grads(P, x, R, bound, order):
+    def loss(P_, x_):
+        return jnp.sum(lstm_layer(P_, x_, grad_clipping=bound, peephole_order=order) * R)
+
+    return jax.grad(loss, argnums=(0, 1))(P, x)
+
+
+def grad_case(steps, seed=41):
+    rng = np.random.default_rng(seed)
+    P = as_jax(make_params(rng, 3, 4, scale=0.8))
+    x = jnp.asarray(rng.normal(size=(2, steps, 3)))
+    R = jnp.asarray(rng.normal(size=(2, steps, 4)))
+    return P, x, R
+
+
+def assert_tree_close(a, b, rtol, atol):
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_allclose(np.asarray(a[k]), np.asarray(b[k]), rtol=rtol, atol=atol,
+                                   err_msg=k)
+
+
+@pytest.mark.parametrize("order", ["graves", "lasagne-0.1"])
+def test_reference_backward_without_clipping_equals_jax_grad(order):
+    """Validates the step-wise reference itself: with no clipping it must equal autodiff."""
+    P, x, R = grad_case(3)
+    g_ref, gx_ref, n_clipped, _, _ = ref_clipped_grads(P, x, R, np.inf, order)
+    assert n_clipped == 0
+    g, gx = layer_grads(P, x, R, 0.0, order)
+    assert_tree_close(g, g_ref, 1e-11, 1e-13)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-11, atol=1e-13)
+
+
+def test_large_bound_gives_unclipped_gradient():
+    P, x, R = grad_case(3)
+    _, _, _, _, max_dz = ref_clipped_grads(P, x, R, np.inf, "graves")
+    bound = 2.0 * max_dz + 1.0
+    g_clip, gx_clip = layer_grads(P, x, R, bound, "graves")
+    g, gx = layer_grads(P, x, R, 0.0, "graves")
+    for k in g:
+        np.testing.assert_allclose(np.asarray(g_clip[k]), np.asarray(g[k]), rtol=1e-15,
+                                   atol=0, err_msg=k)
+    np.testing.assert_allclose(gx_clip, gx, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+@pytest.mark.parametrize("order", ["graves", "lasagne-0.1"])
+def test_small_bound_matches_stepwise_clipped_backprop(steps, order):
+    P, x, R = grad_case(steps)
+    bound = 0.05
+    g_ref, gx_ref, n_clipped, n_total, _ = ref_clipped_grads(P, x, R, bound, order)
+    assert 0 < n_clipped < n_total  # the bound is active, but not everywhere
+    g, gx = layer_grads(P, x, R, bound, order)
+    assert_tree_close(g, g_ref, 1e-11, 1e-13)
+    np.testing.assert_allclose(gx, gx_ref, rtol=1e-11, atol=1e-13)
+    g_free, _ = layer_grads(P, x, R, 0.0, order)
+    assert max(float(jnp.max(jnp.abs(g[k] - g_free[k]))) for k in g) > 1e-3
+
+
+def test_t1_bias_gradient_is_batch_sum_of_clipped_per_example_dz():
+    """For T=1, dL/db_gate of one example is dL/dz of that example, from the unclipped model."""
+    P, x, R = grad_case(1, seed=43)
+    bound = 0.05
+    per_example = [layer_grads(P, x[i:i + 1], R[i:i + 1], 0.0, "graves")[0]
+                   for i in range(x.shape[0])]
+    g_clip, _ = layer_grads(P, x, R, bound, "graves")
+    g_free, _ = layer_grads(P, x, R, 0.0, "graves")
+    any_clipped = False
+    for gate in GATE_NAMES:
+        dz = np.stack([np.asarray(pe[f"b_{gate}"]) for pe in per_example])  # (batch, H)
+        any_clipped |= bool(np.any(np.abs(dz) > bound))
+        np.testing.assert_allclose(g_clip[f"b_{gate}"], np.clip(dz, -bound, bound).sum(0),
+                                   rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(g_free[f"b_{gate}"], dz.sum(0), rtol=1e-12, atol=1e-14)
+        # W_in_to_gate: x_0^T · clip(dz)
+        np.testing.assert_allclose(g_clip[f"W_in_to_{gate}"],
+                                   np.asarray(x[:, 0]).T @ np.clip(dz, -bound, bound),
+                                   rtol=1e-12, atol=1e-14)
+    assert any_clipped
+    assert not np.allclose(g_clip["b_cell"], g_free["b_cell"]) or not np.allclose(
+        g_clip["b_outgate"], g_free["b_outgate"])
+
+
+def test_negative_grad_clipping_raises():
+    P, x, _ = grad_case(1)
+    with pytest.raises(ValueError, match="grad_clipping"):
+        lstm_layer(P, x, grad_clipping=-1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# check_params and argument validation
+# ----------------------------------------------------------------------------------------------
+
+
+def good_params(peepholes=True):
+    return make_params(np.random.default_rng(51), 3, 4, peepholes=peepholes)
+
+
+def test_check_params_accepts_good_parameters():
+    assert check_params(good_params()) == (3, 4, True)
+    assert check_params(good_params(False)) == (3, 4, False)
+    assert check_params(good_params(), n_in=3, peepholes=True) == (3, 4, True)
+
+
+@pytest.mark.parametrize("name", ["W_in_to_forgetgate", "W_hid_to_outgate", "b_cell",
+                                  "W_cell_to_outgate", "W_hid_to_ingate", "W_in_to_ingate"])
+def test_check_params_missing_parameter_is_named(name):
+    P = good_params()
+    del P[name]
+    with pytest.raises(ValueError, match=name):
+        check_params(P, peepholes=True)
+
+
+def test_check_params_partial_peepholes_name_the_missing_one():
+    P = good_params(False)
+    P["W_cell_to_ingate"] = np.zeros(4)
+    with pytest.raises(ValueError, match="W_cell_to_forgetgate"):
+        check_params(P)
+
+
+@pytest.mark.parametrize("name,shape", [("W_in_to_cell", (4, 4)), ("W_hid_to_forgetgate", (4, 3)),
+                                        ("b_outgate", (4, 1)), ("W_cell_to_ingate", (3,))])
+def test_check_params_misshapen_parameter_is_named(name, shape):
+    P = good_params()
+    P[name] = np.zeros(shape)
+    with pytest.raises(ValueError, match=name):
+        check_params(P, n_in=3)
+
+
+def test_check_params_wrong_input_width_is_reported():
+    with pytest.raises(ValueError, match="W_in_to_ingate"):
+        check_params(good_params(), n_in=5)
+
+
+@pytest.mark.parametrize("extra", ["W_cell_to_cell", "W_in_to_gate", "bias"])
+def test_check_params_unexpected_parameter_is_named(extra):
+    P = good_params()
+    P[extra] = np.zeros(4)
+    with pytest.raises(ValueError, match=extra):
+        check_params(P)
+
+
+def test_check_params_peepholes_given_but_not_expected():
+    with pytest.raises(ValueError, match="W_cell_to_"):
+        check_params(good_params(True), peepholes=False)
+
+
+def test_unknown_nonlinearity_and_peephole_order_raise():
+    P = as_jax(good_params())
+    x = jnp.zeros((1, 2, 3))
+    with pytest.raises(ValueError, match="relu"):
+        lstm_layer(P, x, nonlinearity="relu")
+    with pytest.raises(ValueError, match="softplus"):
+        lstm_layer(P, x, cell_nonlinearity="softplus")
+    with pytest.raises(ValueError, match="lasagne-0.2"):
+        lstm_layer(P, x, peephole_order="lasagne-0.2")
+    with pytest.raises(ValueError, match="relu"):
+        get_nonlinearity("relu")
+
+
+def test_input_must_be_three_dimensional():
+    with pytest.raises(ValueError, match="batch, time, features"):
+        lstm_layer(as_jax(good_params()), jnp.zeros((2, 3)))

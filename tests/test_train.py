@@ -1,0 +1,126 @@
+"""Training program: per-run LRs, freezing of diverged runs, isolation of runs, optax equivalence."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from bench import config, data, train
+from bench.model import stack_forward
+from bench.registry import discover
+
+TINY = dict(hidden=(8, 6), window=16, batch_size=4, steps=6, dropout=0.0, train_sequences=16)
+
+
+@pytest.fixture(scope="module")
+def glorot():
+    return discover()[0]["glorot"]
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return jnp.asarray(data.generate("ar1", 16, 4 * 16 + 1, 7, seed=3, scale=0.25))
+
+
+def _train(strategy, cfgs, pool, steps):
+    state, _ = train.initial_state(strategy, cfgs, None)
+    arch, recipe = train.arch_for(strategy, cfgs[0]), train.Recipe.of(cfgs[0])
+    state, loss = train.train_steps(state, pool, jnp.int32(0), arch=arch, recipe=recipe,
+                                    n_steps=steps)
+    return jax.device_get(state), np.asarray(loss)
+
+
+def test_one_run_matches_plain_optax_loop(glorot, pool):
+    """The vmapped program equals a hand-written optax loop (same batches, same keys)."""
+    cfg = config.resolve("quick", lr=3e-3, **TINY)
+    state, loss = _train(glorot, [cfg, config.resolve("quick", lr=1e-2, **TINY)], pool, 3)
+    params = glorot.init_params(jax.random.PRNGKey(0), cfg, None)
+    tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), optax.adam(cfg.lr))
+    opt = tx.init(params)
+    key = jax.random.fold_in(jax.random.PRNGKey(0), 1)
+    arch = train.arch_for(glorot, cfg)
+    for t in range(3):
+        k_batch, _ = jax.random.split(jax.random.fold_in(key, t))
+        batch = train._sample_batch(k_batch, pool, cfg.batch_size, cfg.window)
+        lossf = lambda p: train.one_step_mse(  # noqa: E731
+            stack_forward(p, batch, nonlinearity=arch.nonlinearity,
+                          cell_nonlinearity=arch.cell_nonlinearity), batch)
+        value, grads = jax.value_and_grad(lossf)(params)
+        np.testing.assert_allclose(loss[0, t], value, rtol=1e-5)
+        updates, opt = tx.update(grads, opt, params)
+        params = optax.apply_updates(params, updates)
+    for name, value in params[1].items():
+        np.testing.assert_allclose(state["params"][1][name][0], value, rtol=2e-4, atol=1e-6)
+
+
+def test_each_run_uses_its_own_learning_rate(glorot, pool):
+    cfgs = [config.resolve("quick", lr=lr, **TINY) for lr in (1e-12, 1e-2)]
+    init_w = glorot.init_params(jax.random.PRNGKey(0), cfgs[0], None)[0]["W_hid_to_cell"]
+    state, _ = _train(glorot, cfgs, pool, 4)
+    moved = [float(np.max(np.abs(state["params"][0]["W_hid_to_cell"][i] - init_w)))
+             for i in range(2)]
+    assert moved[0] < 1e-9 < 1e-3 < moved[1]
+
+
+def test_diverging_run_is_frozen_and_isolated(glorot, pool):
+    """A run whose first update overflows (LR 1e39 is inf in float32) is frozen at step 0; every
+    other run's numbers are exactly those of the same program with a healthy run in its place,
+    and equal to float32 rounding to a program without it (a different run count may change
+    how XLA blocks the batched matmuls)."""
+    sgd = dict(TINY, optimizer="sgd", clip_norm=0.0)
+    good = [config.resolve("quick", lr=lr, seed=s, **sgd) for lr, s in ((1e-2, 0), (3e-2, 1))]
+    bad = config.resolve("quick", lr=1e39, seed=0, **sgd)
+    healthy = config.resolve("quick", lr=2e-2, seed=0, **sgd)
+    with_bad, loss_b = _train(glorot, [good[0], bad, good[1]], pool, 5)
+    replaced, loss_r = _train(glorot, [good[0], healthy, good[1]], pool, 5)
+    alone, loss_a = _train(glorot, good, pool, 5)
+    assert with_bad["diverged"].tolist() == [False, True, False]
+    assert replaced["diverged"].tolist() == [False, False, False]
+    assert with_bad["diverged_step"][1] == 0
+    # frozen: parameters of the diverged run are still its (finite) initial ones
+    init = glorot.init_params(jax.random.PRNGKey(0), bad, None)
+    np.testing.assert_array_equal(with_bad["params"][0]["W_in_to_cell"][1],
+                                  init[0]["W_in_to_cell"])
+    for i, j in ((0, 0), (2, 1)):
+        np.testing.assert_array_equal(loss_b[i], loss_r[i])
+        np.testing.assert_allclose(loss_b[i], loss_a[j], rtol=1e-5)
+        for name in with_bad["params"][2]:
+            np.testing.assert_array_equal(with_bad["params"][2][name][i],
+                                          replaced["params"][2][name][i])
+            np.testing.assert_allclose(with_bad["params"][2][name][i],
+                                       alone["params"][2][name][j], rtol=1e-4, atol=1e-7)
+
+
+def test_eval_mse_groups_do_not_change_the_result(glorot):
+    cfg = config.resolve("quick", **TINY)
+    params = glorot.init_params(jax.random.PRNGKey(1), cfg, None)
+    stacked = jax.tree.map(lambda x: x[None], params)
+    x = jnp.asarray(data.generate("ar1", 4, 300, 7, seed=5, scale=0.25))
+    arch = train.arch_for(glorot, cfg)
+    a = train.eval_mse(stacked, x, arch=arch, group=1)
+    b = train.eval_mse(stacked, x, arch=arch, group=4)
+    pred = np.asarray(stack_forward(params, x))
+    ref = np.mean((pred[:, :-1] - np.asarray(x)[:, 1:]) ** 2)
+    np.testing.assert_allclose([a[0], b[0]], [ref, ref], rtol=1e-5)
+
+
+def test_init_diagnostics_find_first_nonfinite_step():
+    """A hand-made layer whose cell doubles every step overflows float32 at a known step."""
+    from bench.lstm import param_shapes
+
+    shapes = param_shapes(1, 1, peepholes=False)
+    p = {k: jnp.zeros(s, jnp.float32) for k, s in shapes.items()}
+    # i = f = o = σ(30) ≈ 1, g = linear(z_c) with W_hid_to_cell = 1: c_t = c_{t-1} + h_{t-1}, h = c
+    p.update(b_ingate=jnp.full(1, 30.0), b_forgetgate=jnp.full(1, 30.0),
+             b_outgate=jnp.full(1, 30.0), W_hid_to_cell=jnp.ones((1, 1)),
+             W_in_to_cell=jnp.ones((1, 1)))
+    arch = train.Arch("linear", "linear", "graves", 0.0, 0.0)
+    x = jnp.ones((1, 400, 1), jnp.float32)
+    d = train.init_diagnostics(jax.tree.map(lambda a: a[None], [p]), x, arch=arch,
+                               trace_points=4)
+    # c_t = 2 c_{t-1} + 1 → c_t = 2^{t+1} − 1 overflows float32 (max ≈ 2^128) at t = 127 or 128
+    first = int(d["first_nonfinite"][0, 0])
+    assert 125 <= first <= 129
+    assert float(d["nonfinite_frac"][0, 0]) == pytest.approx((400 - first) / 400)
+    assert np.isinf(d["h_trace"][0, 0, -1]) and np.isfinite(d["h_trace"][0, 0, 0])
