@@ -239,7 +239,10 @@ COMMANDS = {"list": cmd_list, "forward": cmd_forward, "run": cmd_run, "report": 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a one-line usage error (2)
+        return int(e.code or 0)
     try:
         return COMMANDS[args.command](args)
     except UserError as e:

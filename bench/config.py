@@ -48,8 +48,8 @@ class RunConfig:
     # data
     data_scale: float = 0.25  # stationary std of every channel; < 1 so tanh-bounded h can reach it
     train_sequences: int = 512
-    eval_sequences: int = 8
-    eval_length: int = 16384
+    eval_sequences: int = 64  # 64 × 2048 = 131 072 evaluation steps per channel
+    eval_length: int = 2048
     # strategy knobs
     t_max: float = 256.0  # chrono's longest dependency
     # diagnostics at init

@@ -163,13 +163,21 @@ def initial_state(strategy: Strategy, configs: Sequence[RunConfig],
     return state, per_seed
 
 
+def memory_budget() -> float:
+    """Bytes an evaluation batch may take: 30 % of the device's memory, or 2 GB on a CPU."""
+    stats = jax.devices()[0].memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    return 0.3 * float(limit) if limit else 2e9
+
+
 def eval_group_size(n_runs: int, x_shape: tuple[int, ...], hidden: tuple[int, ...],
-                    budget_bytes: float = 2e9) -> int:
-    """How many evaluation sequences to run at once so the activations fit ``budget_bytes``.
+                    budget_bytes: float | None = None) -> int:
+    """How many evaluation sequences to run at once so the activations fit the budget.
 
     Per run, sequence and step the forward pass keeps roughly 6·H floats per layer (h, c and
-    the hoisted 4H input projection). On a GPU all sequences usually fit in one batch.
+    the hoisted 4H input projection). The group size divides the number of sequences.
     """
+    budget_bytes = memory_budget() if budget_bytes is None else budget_bytes
     n_seq, length = x_shape[0], x_shape[1]
     per_seq = n_runs * length * 6 * sum(hidden) * 4
     g = max(1, min(n_seq, int(budget_bytes // max(per_seq, 1))))

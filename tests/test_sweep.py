@@ -1,0 +1,111 @@
+"""Sweep: records, resume, corrupt records, determinism, bad input (small CPU settings)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.sweep import SweepSpec, run_sweep
+
+SMALL = dict(hidden=(8, 6), window=16, batch_size=4, steps=4, train_sequences=16,
+             eval_sequences=4, eval_length=64, init_length=300, init_sequences=1,
+             curve_points=2)
+SPEC = SweepSpec(strategies="glorot,pytorch-default", lrs=(1e-3, 1e-2), seeds=2,
+                 overrides=SMALL, max_runs=2)
+NUMBERS = ["eval_mse", "eval_mse_init", "diverged_step"]
+
+
+def _quiet(msg: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    summary = run_sweep(SPEC, out, progress=False, log=_quiet)
+    return out, summary
+
+
+def test_every_run_has_one_record_and_the_table_loads(done):
+    out, summary = done
+    assert summary["ran"] == 8 and summary["failures"] == {}
+    df = pd.read_parquet(out / "runs.parquet")
+    assert len(df) == 8 and df["key"].is_unique
+    assert sorted(df["strategy"].unique()) == ["glorot", "pytorch-default"]
+    assert set(df["lr"]) == {1e-3, 1e-2} and set(df["seed"]) == {0, 1}
+    env = json.loads((out / "sweep.json").read_text())["environment"]
+    assert env["device"].startswith("cpu") and env["jax"]
+    rec = json.loads(next((out / "runs").glob("*.json")).read_text())
+    assert rec["config"]["hidden"] == [8, 6] and len(rec["init_nonfinite_frac"]) == 3
+
+
+def test_rerun_skips_finished_runs(done, tmp_path):
+    out, _ = done
+    again = run_sweep(SPEC, out, progress=False, log=_quiet)
+    assert again["ran"] == 0 and again["skipped"] == 8
+
+
+def test_corrupt_record_is_reported_and_recomputed_identically(done):
+    out, _ = done
+    before = pd.read_parquet(out / "runs.parquet").set_index("key")
+    victim = sorted((out / "runs").glob("*.json"))[0]
+    victim.write_text(victim.read_text()[:50])  # truncated mid-write by hand
+    summary = run_sweep(SPEC, out, progress=False, log=_quiet)
+    assert len(summary["corrupt"]) == 1 and victim.name in summary["corrupt"][0]
+    assert summary["ran"] == 2  # the chunk holding it is recomputed whole
+    after = pd.read_parquet(out / "runs.parquet").set_index("key")
+    pd.testing.assert_frame_equal(before[NUMBERS].sort_index(), after[NUMBERS].sort_index())
+
+
+def test_same_command_twice_gives_identical_numbers(done, tmp_path):
+    out, _ = done
+    run_sweep(SPEC, tmp_path / "again", progress=False, log=_quiet)
+    a = pd.read_parquet(out / "runs.parquet").set_index("key").sort_index()
+    b = pd.read_parquet(tmp_path / "again" / "runs.parquet").set_index("key").sort_index()
+    pd.testing.assert_frame_equal(a[NUMBERS], b[NUMBERS])
+    assert all(np.array_equal(x, y, equal_nan=True)
+               for x, y in zip(a["loss_curve"], b["loss_curve"], strict=True))
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--lrs", "0"], "learning rate must be > 0"),
+    (["--lrs=-1e-3"], "learning rate must be > 0"),
+    (["--lrs", "abc"], "--lrs"),
+    (["--seeds", "0"], "--seeds must be >= 1"),
+    (["--strategies", "glorrot"], "unknown strategy 'glorrot' (did you mean 'glorot'?)"),
+    (["--data", "ar3"], "unknown dataset 'ar3'"),
+    (["--profile", "huge"], "unknown profile 'huge'"),
+    (["--set", "determistic=1"], "unknown option 'determistic'"),
+    (["--set", "steps=many"], "'many' is not a valid steps"),
+    (["--stepz", "3"], "unrecognized arguments: --stepz"),
+    (["--step", "3"], "unrecognized arguments: --step"),  # no abbreviations
+])
+def test_bad_values_are_one_line_errors(args, needle, tmp_path, capsys):
+    assert main(["run", "--out", str(tmp_path / "r"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and err.startswith("error:")
+    assert not (tmp_path / "r").exists()  # validated before anything is written
+
+
+def test_out_that_is_a_file_is_refused_and_kept(tmp_path, capsys):
+    f = tmp_path / "results.txt"
+    f.write_text("keep me")
+    assert main(["run", "--out", str(f)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert f.read_text() == "keep me"
+
+
+def test_cli_run_end_to_end_writes_report(tmp_path):
+    sets = [a for k, v in SMALL.items() if k not in ("steps",)
+            for a in ("--set", f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}")]
+    cmd = [sys.executable, "-m", "bench", "run", "--strategies", "glorot", "--lrs", "1e-3",
+           "--seeds", "1", "--steps", "2", *sets, "--out", str(tmp_path / "r"), "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "JAX device: cpu" in proc.stdout
+    assert (tmp_path / "r" / "report.md").exists() and (tmp_path / "r" / "report.html").exists()
+
