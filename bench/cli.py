@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="override any run option (see bench/config.py), repeatable")
     r.add_argument("--max-runs", type=int, default=64, help="runs per compiled program")
     r.add_argument("--out", default="results/latest", help="results directory")
+    r.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where chunks run: this process, or Ray tasks (extra [ray])")
+    r.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    r.add_argument("--gpus-per-task", type=float, default=0.0,
+                   help="GPUs each Ray task requests (num_gpus)")
     r.add_argument("--no-report", action="store_true", help="skip writing the report")
     r.add_argument("--no-progress", action="store_true", help="no tqdm bars")
 
@@ -125,7 +130,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserError(f"--out {args.out}: exists and is not a directory")
-    summary = run_sweep(spec, args.out, progress=not args.no_progress)
+    executor = None
+    if args.executor == "ray":
+        import functools
+
+        from bench.ray_executor import ray_executor
+
+        executor = functools.partial(ray_executor, address=args.address,
+                                     gpus_per_task=args.gpus_per_task)
+    elif args.address or args.gpus_per_task:
+        raise UserError("--address and --gpus-per-task need --executor ray")
+    summary = run_sweep(spec, args.out, progress=not args.no_progress, executor=executor)
     if not args.no_report:
         from bench.report import write_report
 

@@ -146,6 +146,16 @@ def _one_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def get_strategy(name: str) -> Strategy:
+    """One strategy by name; a broken one raises :class:`StrategyError` naming its file."""
+    found, errors = discover()
+    if name in found:
+        return found[name]
+    if name in errors:
+        raise StrategyError(errors[name])
+    raise ValueError(f"unknown strategy {name!r}; see `python -m bench list`")
+
+
 def select(names: str | list[str]) -> tuple[list[Strategy], dict[str, str]]:
     """Strategies by comma-separated names (or ``all``); unknown names raise ``ValueError``."""
     found, errors = discover()

@@ -9,11 +9,12 @@ recorded in ``failures.json`` and the sweep goes on.
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from bench import data as datasets
 from bench import train
 from bench.cli import DEFAULT_LRS
 from bench.config import RunConfig, resolve
-from bench.registry import Strategy, StrategyError, select
+from bench.registry import Strategy, StrategyError, get_strategy, select
 from bench.store import Store, write_json
 
 # Fixed data seeds: every run of a dataset sees the same training pool and evaluation data.
@@ -120,6 +121,14 @@ def environment() -> dict[str, Any]:
     }
 
 
+def _describe_failure(strategy: str, e: BaseException) -> str:
+    """One line: the strategy's file and the problem."""
+    if isinstance(e, StrategyError):
+        return str(e)
+    text = (str(e).strip().splitlines() or [""])[0]
+    return f"{strategy}: {type(e).__name__}: {text}"
+
+
 def _thin(curve: np.ndarray, points: int) -> list[float]:
     """Block means of a loss curve, ``points`` blocks."""
     n = len(curve) // points * points if len(curve) >= points else len(curve)
@@ -196,9 +205,92 @@ def run_chunk(strategy: Strategy, configs: Sequence[RunConfig], bundle: DataBund
     return records
 
 
+@dataclass(frozen=True)
+class Job:
+    """The unit of execution: one fixed chunk of one strategy × dataset grid, one program."""
+
+    strategy: str
+    configs: tuple[RunConfig, ...]
+
+    @property
+    def label(self) -> str:
+        """``strategy/dataset`` for progress bars and logs."""
+        return f"{self.strategy}/{self.configs[0].dataset}"
+
+
+def plan(spec: SweepSpec, strategies: Sequence[Strategy], store: Store) -> tuple[list[Job], int]:
+    """The jobs still to run, and how many runs are already done.
+
+    The grid of each strategy × dataset is cut into a *fixed* partition of chunks of at most
+    ``max_runs`` runs; a chunk with any missing run is rerun whole, so a resumed sweep computes
+    every number in the same program as an uninterrupted one (identical, not just close).
+    """
+    jobs, done = [], 0
+    for dataset in spec.datasets:
+        for strategy in strategies:
+            configs = spec.configs(strategy.name, dataset)
+            for i in range(0, len(configs), spec.max_runs):
+                chunk = tuple(configs[i: i + spec.max_runs])
+                if all(store.has(c.key()) for c in chunk):
+                    done += len(chunk)
+                else:
+                    jobs.append(Job(strategy.name, chunk))
+    return jobs, done
+
+
+@functools.lru_cache(maxsize=4)
+def _bundle(cfg: RunConfig) -> DataBundle:
+    return DataBundle.build(cfg)
+
+
+def data_bundle(cfg: RunConfig) -> DataBundle:
+    """The data of ``cfg`` (cached on the fields that determine it)."""
+    fields = ("dataset", "channels", "data_scale", "train_sequences", "window",
+              "eval_sequences", "eval_length", "init_sequences", "init_length")
+    return _bundle(resolve("quick", **{f: getattr(cfg, f) for f in fields}))
+
+
+def execute(job: Job, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    """Run one job anywhere (this process, or a Ray worker); return its records."""
+    strategy = get_strategy(job.strategy)
+    return run_chunk(strategy, job.configs, data_bundle(job.configs[0]), progress)
+
+
+Outcome = tuple[Job, list[dict[str, Any]] | BaseException]
+
+
+def local_executor(jobs: Sequence[Job], progress: bool = True) -> Iterator[Outcome]:
+    """Run jobs one after the other in this process, a tqdm bar per strategy × dataset.
+
+    After a job of a strategy fails, the strategy's remaining jobs are skipped."""
+    failed: set[str] = set()
+    for label in dict.fromkeys(j.label for j in jobs):
+        group = [j for j in jobs if j.label == label]
+        n_runs = sum(len(j.configs) for j in group)
+        bar = tqdm(total=sum(j.configs[0].steps for j in group), unit="step", leave=True,
+                   desc=f"{label} ({n_runs} runs)", disable=not progress, file=sys.stderr)
+        try:
+            for job in group:
+                if job.strategy in failed:
+                    continue
+                try:
+                    yield job, execute(job, bar.update)
+                except Exception as e:  # one broken strategy never takes the others down
+                    failed.add(job.strategy)
+                    yield job, e
+        finally:
+            bar.close()
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every missing run of ``spec`` into ``out``; return a summary with failures."""
+              log: Callable[[str], None] = print,
+              executor: Callable[[Sequence[Job]], Iterator[Outcome]] | None = None,
+              ) -> dict[str, Any]:
+    """Run every missing run of ``spec`` into ``out``; return a summary with failures.
+
+    ``executor`` maps jobs to (job, records or exception) in any order (default: this process,
+    :func:`local_executor`; see :mod:`bench.ray_executor`). Records are stored as they arrive.
+    """
     spec.validate()
     store = Store(out)
     strategies, failures = select(spec.strategies)
@@ -207,40 +299,20 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
     sweep_info = {"spec": asdict(spec), "environment": env}
     write_json(store.root / "sweep.json", sweep_info)
     t0 = time.perf_counter()
-    ran = skipped = 0
-    for dataset in spec.datasets:
-        bundle = None
-        for strategy in strategies:
-            configs = spec.configs(strategy.name, dataset)
-            # Fixed partition of the grid into chunks: a chunk with any missing run is rerun
-            # whole, so a resumed sweep computes every number in the same program as an
-            # uninterrupted one (identical results, not just close).
-            chunks = [configs[i: i + spec.max_runs]
-                      for i in range(0, len(configs), spec.max_runs)]
-            todo = [c for c in chunks if not all(store.has(cfg.key()) for cfg in c)]
-            skipped += sum(len(c) for c in chunks if c not in todo)
-            if not todo:
-                log(f"{strategy.name} / {dataset}: all {len(configs)} runs already done")
-                continue
-            if bundle is None:
-                bundle = DataBundle.build(todo[0][0])
-            n_todo = sum(len(c) for c in todo)
-            bar = tqdm(total=len(todo) * todo[0][0].steps,
-                       desc=f"{strategy.name}/{dataset} ({n_todo} runs)", unit="step",
-                       disable=not progress, leave=True, file=sys.stderr)
-            try:
-                for chunk in todo:
-                    for record in run_chunk(strategy, chunk, bundle, bar.update):
-                        store.write(record)
-                        ran += 1
-            except StrategyError as e:
-                failures[strategy.name] = str(e)
-                log(f"error: {e}")
-            except Exception as e:  # one broken strategy never takes the others down
-                failures[strategy.name] = f"{strategy.path}: {type(e).__name__}: {e}"
-                log(f"error: {failures[strategy.name]}")
-            finally:
-                bar.close()
+    jobs, skipped = plan(spec, strategies, store)
+    for s in strategies:
+        if not any(j.strategy == s.name for j in jobs):
+            log(f"{s.name}: all runs already done")
+    run = executor or functools.partial(local_executor, progress=progress)
+    ran = 0
+    for job, outcome in run(jobs):
+        if isinstance(outcome, BaseException):
+            failures[job.strategy] = _describe_failure(job.strategy, outcome)
+            log(f"error: {failures[job.strategy]}")
+            continue
+        for record in outcome:
+            store.write(record)
+            ran += 1
     for line in store.corrupt:
         log(f"warning: corrupt record recomputed: {line}")
     write_json(store.root / "failures.json", failures)
