@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", allow_abbrev=False,
                          help="(re)write the report of a results directory")
     rep.add_argument("results", help="results directory, e.g. results/latest")
+
+    from bench import seed_repro
+
+    seed_repro.add_parser(sub)  # "seed-repro": the user's original recipe, explained
     return p
 
 
@@ -249,7 +253,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-COMMANDS = {"list": cmd_list, "forward": cmd_forward, "run": cmd_run, "report": cmd_report}
+def cmd_seed_repro(args: argparse.Namespace) -> int:
+    from bench import seed_repro
+
+    return seed_repro.cmd(args)
+
+
+COMMANDS = {"list": cmd_list, "forward": cmd_forward, "run": cmd_run, "report": cmd_report,
+            "seed-repro": cmd_seed_repro}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -172,7 +172,10 @@ def worker_command(name: str, spec: PerfSpec, pool: Path) -> list[str] | str:
                 "--steps", str(spec.steps), *sizes, *train]
     if name == "lasagne":
         if not Path(spec.lasagne_python).is_file():
-            return f"{spec.lasagne_python}: not found (make reference)"
+            shown = Path(spec.lasagne_python)
+            if shown.is_absolute() and shown.is_relative_to(REPO):
+                shown = shown.relative_to(REPO)
+            return f"{shown}: not found (make reference)"
         return [spec.lasagne_python, str(PEERS / "lasagne_peer.py"),
                 "--steps", str(spec.lasagne_steps), *sizes, *train]
     raise ValueError(f"unknown contender {name!r}")
@@ -498,7 +501,9 @@ def spec_from_args(args: argparse.Namespace) -> PerfSpec:
     spec = PerfSpec(profile=args.profile, n_lrs=args.lrs, steps=args.steps,
                     repeats=args.repeats, lasagne_steps=args.lasagne_steps, batch=args.batch,
                     window=args.window, hidden=hidden, only=tuple(dict.fromkeys(only)),
-                    timeout_s=args.timeout, lasagne_python=args.lasagne_python)
+                    timeout_s=args.timeout,
+                    # the workers run in the repository root; keep the venv's link unresolved
+                    lasagne_python=str(Path(args.lasagne_python).absolute()))
     try:
         spec.config()
     except ValueError as e:

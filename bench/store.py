@@ -49,6 +49,9 @@ class Store:
             raise ValueError(f"--out {self.root}: exists and is not a directory")
         self.runs = self.root / "runs"
         self.corrupt: list[str] = []
+        # temporary files of writes interrupted by a kill; the records they were for are redone
+        for stale in self.runs.glob(".*.tmp") if self.runs.is_dir() else ():
+            stale.unlink(missing_ok=True)
 
     def _path(self, key: str) -> Path:
         return self.runs / f"{key}.json"
