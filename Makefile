@@ -34,5 +34,18 @@ reference:
 test-reference: setup reference
 	$(VENV)/bin/pytest -q tests/reference
 
+$(VENV)/.peers: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[dev,ray,peers]'
+	touch $@
+
+## throughput: engine (vmapped LRs and one run) vs Theano+Lasagne vs PyTorch -> results/perf.md
+perf: setup $(VENV)/.peers
+	-bash bench/reference/setup.sh
+	$(VENV)/bin/python -m bench perf --profile $(PROFILE) --out results/perf.md $(ARGS)
+
+## GPU checks on a CUDA machine: perf (seed profile) and a full seed-profile sweep
+perf-gpu:
+	bash bench/gpu_check.sh
+
 clean:
 	rm -rf .cache results/quick results/seed results/latest

@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     from bench import seed_repro
 
     seed_repro.add_parser(sub)  # "seed-repro": the user's original recipe, explained
+
+    from bench import perf
+
+    perf.add_perf_parser(sub)  # "perf": engine vs Theano+Lasagne vs PyTorch throughput
     return p
 
 
@@ -259,8 +263,14 @@ def cmd_seed_repro(args: argparse.Namespace) -> int:
     return seed_repro.cmd(args)
 
 
+def cmd_perf(args: argparse.Namespace) -> int:
+    from bench.perf import cmd_perf as run
+
+    return run(args)
+
+
 COMMANDS = {"list": cmd_list, "forward": cmd_forward, "run": cmd_run, "report": cmd_report,
-            "seed-repro": cmd_seed_repro}
+            "seed-repro": cmd_seed_repro, "perf": cmd_perf}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -341,7 +341,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def settings(spec: PerfSpec, rows: Sequence[dict[str, Any]], load: tuple[float, ...]) -> list[str]:
+def settings(spec: PerfSpec, rows: Sequence[dict[str, Any]], load: Sequence[float]) -> list[str]:
     """The settings block: sizes, protocol, host and versions."""
     cfg = spec.config()
     lrs = sweep_lrs(spec.n_lrs)
@@ -364,10 +364,20 @@ def settings(spec: PerfSpec, rows: Sequence[dict[str, Any]], load: tuple[float, 
         "- peak RSS: ru_maxrss of the contender's own process (each in a fresh subprocess, "
         "run one after the other); peak device MB only on a GPU",
         f"- device(s): {', '.join(devices) or '–'}; host: {_cpu_model()}, "
-        f"{os.cpu_count()} logical CPUs, load average {load[0]:.2f} at start",
+        f"{os.cpu_count()} logical CPUs, 1-min load average {load[0]:.2f} at start, "
+        f"{load[-1]:.2f} at the end (a row's notes: its timed calls' range and the load "
+        "when it started)",
         f"- versions: {', '.join(f'{k} {v}' for k, v in sorted(versions.items())) or '–'}",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
     ]
+
+
+def _load() -> float:
+    """The host's 1-minute load average (NaN where unknown)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return float("nan")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -390,7 +400,7 @@ def run_perf(spec: PerfSpec, out: str | Path,
     from bench.sweep import TRAIN_DATA_SEED
 
     cfg = spec.config()
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),)
+    load = [_load()]
     env = {**os.environ, **spec.extra_env}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     records = []
@@ -404,7 +414,13 @@ def run_perf(spec: PerfSpec, out: str | Path,
                 record = {"status": "skipped", "reason": cmd}
             else:
                 log(f"perf: {name} ...")
+                before = _load()
                 record = run_worker(cmd, spec.timeout_s, env)
+                if record["status"] == "ok":
+                    # how noisy the row is: the spread of its timed calls, the host's load
+                    lo, hi = min(record["times_s"]), max(record["times_s"])
+                    record["notes"] = (f"{record.get('notes', '')}; calls {lo:.3g}–{hi:.3g} s"
+                                       f", load {before:.1f}").lstrip("; ")
             record["contender"] = name
             if record["status"] == "ok":
                 med = statistics.median(record["times_s"])
@@ -413,6 +429,7 @@ def run_perf(spec: PerfSpec, out: str | Path,
             else:
                 log(f"perf: {name}: skipped: {record['reason']}")
             records.append(record)
+    load.append(_load())
     rows = finish_rows(records)
     table = markdown_table(rows)
     goals = targets(rows)

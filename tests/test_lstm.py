@@ -7,18 +7,26 @@ one step at a time with ``jax.vjp`` on two plain functions (pre-activation / res
 and clips dL/dz by hand between them: no ``custom_vjp`` involved.
 """
 
+import functools
+
 import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import expit
 
-jax.config.update("jax_enable_x64", True)
+from bench.lstm import check_params, get_nonlinearity, lstm_layer
 
-import functools  # noqa: E402
 
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from scipy.special import expit  # noqa: E402
+@pytest.fixture(scope="module", autouse=True)
+def _float64():
+    """float64 for this module's tests. A module-level ``jax.config.update`` would switch the
+    whole pytest session (every file collected with this one) to x64 at collection time."""
+    was = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", was)
 
-from bench.lstm import check_params, get_nonlinearity, lstm_layer  # noqa: E402
 
 GATE_NAMES = ("ingate", "forgetgate", "cell", "outgate")
 PEEP_NAMES = ("ingate", "forgetgate", "outgate")
@@ -176,6 +184,7 @@ def test_one_step_matches_hand_computation(order, peepholes, act):
         o = expit(z["outgate"]) + P["W_cell_to_outgate"] * c1
     h1 = o * np_nonlinearity(act)(c1)
     h, c = jax_run(P, x, act=act, cell_act=cell_act, peepholes=peepholes, order=order)
+    assert h.dtype == np.float64 and c.dtype == np.float64
     np.testing.assert_allclose(c[:, 0], c1, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(h[:, 0], h1, rtol=1e-12, atol=1e-13)
 
