@@ -99,6 +99,10 @@ def _override(text: str) -> tuple[str, object]:
     name = name.strip().replace("-", "_")
     if not sep:
         raise UserError(f"--set {text!r}: expected NAME=VALUE")
+    per_run = {"strategy": "--strategies", "dataset": "--data", "lr": "--lrs", "seed": "--seeds",
+               "profile": "--profile"}
+    if name in per_run:
+        raise UserError(f"--set {text!r}: {name} is set by {per_run[name]}, not --set")
     if name not in FIELDS:
         import difflib
 
@@ -246,6 +250,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     from bench.registry import describe
 
     rows = describe()
+    if not rows:
+        print("no strategies found (strategies/ is empty and no entry points are installed)")
+        return 1
     width = max(len(r["name"]) for r in rows)
     failed = 0
     for r in rows:

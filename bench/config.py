@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,12 +84,14 @@ def _unknown(name: str, known: tuple[str, ...], what: str) -> ValueError:
     return ValueError(f"unknown {what} {name!r}{hint}")
 
 
-def resolve(profile: str = "quick", **overrides: Any) -> RunConfig:
+def resolve(profile: str = "quick", /, **overrides: Any) -> RunConfig:
     """Merge ``PROFILES[profile]`` with ``overrides`` into a validated ``RunConfig``."""
     if profile not in PROFILES:
         raise _unknown(profile, tuple(PROFILES), "profile")
+    if "profile" in overrides:
+        raise ValueError("the profile is chosen by name (--profile), not as an override")
     for name in overrides:
-        if name not in FIELDS or name == "profile":
+        if name not in FIELDS:
             raise _unknown(name, FIELDS, "option")
     merged = {**PROFILES[profile], **overrides}
     if "hidden" in merged:
@@ -108,8 +111,8 @@ def validate(cfg: RunConfig) -> None:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if not cfg.hidden or min(cfg.hidden) < 1:
         raise ValueError(f"hidden sizes must be >= 1, got {cfg.hidden}")
-    if not cfg.lr > 0:
-        raise ValueError(f"learning rate must be > 0, got {cfg.lr}")
+    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+        raise ValueError(f"learning rate must be finite and > 0, got {cfg.lr}")
     if not 0 <= cfg.dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
     if cfg.optimizer not in OPTIMIZERS:

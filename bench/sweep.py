@@ -10,6 +10,7 @@ recorded in ``failures.json`` and the sweep goes on.
 from __future__ import annotations
 
 import functools
+import math
 import platform
 import subprocess
 import sys
@@ -61,8 +62,16 @@ class SweepSpec:
         if not self.lrs:
             raise ValueError("--lrs is empty")
         for lr in self.lrs:
-            if not lr > 0:
-                raise ValueError(f"--lrs: learning rate must be > 0, got {lr}")
+            if not (lr > 0 and math.isfinite(lr)):
+                raise ValueError(f"--lrs: learning rate must be finite and > 0, got {lr}")
+        if not self.datasets:
+            raise ValueError("--data is empty")
+        if not [n for n in self.strategies.split(",") if n.strip()]:
+            raise ValueError("--strategies is empty")
+        per_run = {"strategy", "dataset", "lr", "seed", "profile"} & set(self.overrides)
+        if per_run:
+            raise ValueError(f"{sorted(per_run)[0]} is set per run by the sweep, not as an "
+                             "override")
         for d in self.datasets:
             if d not in datasets.DATASETS:
                 raise ValueError(f"--data: unknown dataset {d!r}; choose from "

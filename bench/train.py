@@ -225,8 +225,9 @@ def init_diagnostics(params: Any, x: Array, *, arch: Arch, trace_points: int = 1
             out["max_h"].append(jnp.max(jnp.where(finite, jnp.abs(h), 0.0)))
             out["max_c"].append(jnp.max(jnp.where(jnp.isfinite(c), jnp.abs(c), 0.0)))
             mag = jnp.max(jnp.where(finite, jnp.abs(h), jnp.inf), axis=(0, 2))
-            t = mag.shape[0] // trace_points * trace_points
-            out["h_trace"].append(jnp.max(mag[:t].reshape(trace_points, -1), axis=1))
+            points = min(trace_points, mag.shape[0])
+            t = mag.shape[0] // points * points
+            out["h_trace"].append(jnp.max(mag[:t].reshape(points, -1), axis=1))
         return {k: jnp.stack(v) for k, v in out.items()}
 
     return jax.vmap(per_run)(params)

@@ -1,5 +1,4 @@
-"""Keras ``LSTM`` defaults: Glorot on the fused kernel, orthogonal fused recurrent kernel, unit
-forget bias, no peepholes.
+"""Keras ``LSTM`` defaults: fused Glorot kernel, orthogonal recurrent kernel, forget bias 1.
 
 Keras stores one (n_in, 4H) input kernel and one (H, 4H) recurrent kernel, gates in the order
 i, f, c, o (the same as Lasagne's). ``glorot_uniform`` on the fused kernel uses

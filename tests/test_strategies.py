@@ -114,14 +114,7 @@ def test_summary_and_citation_present(name):
     assert len(s.citation) > 20
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(
-        strict=True,
-        reason="strategies/keras_default.py docstring line 1 breaks mid-sentence ('... unit'), "
-               "so `python -m bench list` shows a truncated summary")) if n == "keras-default"
-    else n
-    for n in ALL
-])
+@pytest.mark.parametrize("name", ALL)
 def test_summary_is_a_complete_first_line(name):
     assert strategy(name).summary.rstrip().endswith(".")
 

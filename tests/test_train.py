@@ -1,4 +1,4 @@
-"""Training program: per-run LRs, freezing of diverged runs, isolation of runs, optax equivalence."""
+"""Training program: per-run LRs, freezing of diverged runs, run isolation, optax equivalence."""
 
 import jax
 import jax.numpy as jnp
@@ -43,9 +43,11 @@ def test_one_run_matches_plain_optax_loop(glorot, pool):
     for t in range(3):
         k_batch, _ = jax.random.split(jax.random.fold_in(key, t))
         batch = train._sample_batch(k_batch, pool, cfg.batch_size, cfg.window)
-        lossf = lambda p: train.one_step_mse(  # noqa: E731
-            stack_forward(p, batch, nonlinearity=arch.nonlinearity,
-                          cell_nonlinearity=arch.cell_nonlinearity), batch)
+        def lossf(p, batch=batch):
+            pred = stack_forward(p, batch, nonlinearity=arch.nonlinearity,
+                                 cell_nonlinearity=arch.cell_nonlinearity)
+            return train.one_step_mse(pred, batch)
+
         value, grads = jax.value_and_grad(lossf)(params)
         np.testing.assert_allclose(loss[0, t], value, rtol=1e-5)
         updates, opt = tx.update(grads, opt, params)
