@@ -7,9 +7,7 @@ user error is one line on stderr (``error: ...``) with exit status 2 — no trac
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -186,19 +184,17 @@ def _load_array(path: str, flag: str) -> np.ndarray:
 
 
 def save_npy_atomic(path: str | Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` via a temporary file and rename (never half-written)."""
+    """Write ``array`` as .npy to ``path`` atomically (never half-written)."""
+    import io
+
+    from bench.store import write_atomic
+
     path = Path(path)
     if path.is_dir():
-        raise UserError(f"{path}: is a directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise UserError(f"--output {path}: is a directory")
+    buf = io.BytesIO()
+    np.save(buf, array)
+    write_atomic(path, buf.getvalue())
 
 
 def cmd_forward(args: argparse.Namespace) -> int:

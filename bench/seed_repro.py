@@ -603,15 +603,10 @@ def _jsonable(obj: Any) -> Any:
 
 def write_json(path: str | Path, report: dict[str, Any]) -> None:
     """Write the report atomically (temporary file + rename); non-finite floats become null."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(_jsonable(report), fh, indent=1, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from bench.store import write_atomic
+
+    text = json.dumps(_jsonable(report), indent=1, ensure_ascii=False)
+    write_atomic(Path(path), text.encode("utf-8"))
 
 
 def cmd(args: argparse.Namespace) -> int:

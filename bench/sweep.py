@@ -322,6 +322,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
         for record in outcome:
             store.write(record)
             ran += 1
+        store.write_table()  # keep runs.parquet current, so a cut-off sweep still has its table
     for line in store.corrupt:
         log(f"warning: corrupt record recomputed: {line}")
     write_json(store.root / "failures.json", failures)
