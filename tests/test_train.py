@@ -68,8 +68,8 @@ def test_each_run_uses_its_own_learning_rate(glorot, pool):
 def test_diverging_run_is_frozen_and_isolated(glorot, pool):
     """A run whose first update overflows (LR 1e39 is inf in float32) is frozen at step 0; every
     other run's numbers are exactly those of the same program with a healthy run in its place,
-    and equal to float32 rounding to a program without it (a different run count may change
-    how XLA blocks the batched matmuls)."""
+    and of a program without it (on the CPU, where runs are mapped one at a time; with vmap
+    on a GPU a different run count may change how XLA blocks the batched matmuls)."""
     sgd = dict(TINY, optimizer="sgd", clip_norm=0.0)
     good = [config.resolve("quick", lr=lr, seed=s, **sgd) for lr, s in ((1e-2, 0), (3e-2, 1))]
     bad = config.resolve("quick", lr=1e39, seed=0, **sgd)
@@ -86,12 +86,12 @@ def test_diverging_run_is_frozen_and_isolated(glorot, pool):
                                   init[0]["W_in_to_cell"])
     for i, j in ((0, 0), (2, 1)):
         np.testing.assert_array_equal(loss_b[i], loss_r[i])
-        np.testing.assert_allclose(loss_b[i], loss_a[j], rtol=1e-5)
+        np.testing.assert_array_equal(loss_b[i], loss_a[j])
         for name in with_bad["params"][2]:
             np.testing.assert_array_equal(with_bad["params"][2][name][i],
                                           replaced["params"][2][name][i])
-            np.testing.assert_allclose(with_bad["params"][2][name][i],
-                                       alone["params"][2][name][j], rtol=1e-4, atol=1e-7)
+            np.testing.assert_array_equal(with_bad["params"][2][name][i],
+                                          alone["params"][2][name][j])
 
 
 def test_eval_mse_groups_do_not_change_the_result(glorot):
