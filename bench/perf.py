@@ -6,7 +6,7 @@ contender, one after the other, each in its own fresh subprocess (so peak RSS is
 contender and no two compete for the cores):
 
 =================  ==========================================================================
-engine-sweep       ours: N learning rates ``vmap``-ped in one compiled program
+engine-sweep       ours: N learning rates in one compiled program (bench.train.over_runs)
 engine-single      ours: one run (an R = 1 program)
 lasagne            Theano 1.0.5 + Lasagne 0.1, ``bench/peers/lasagne_peer.py`` in .venv-lasagne
 torch-custom       PyTorch eager, hand-written Graves peephole cell, Python loop over time
@@ -244,7 +244,10 @@ def engine_worker(argv: Sequence[str]) -> int:
     dev = jax.devices()[0]
     stats = dev.memory_stats() if dev.platform != "cpu" else None
     device_mb = stats.get("peak_bytes_in_use", 0) / 2**20 if stats else None
-    what = (f"{args.runs} LRs vmapped in one program" if args.runs > 1
+    from bench.train import runs_axis
+
+    mapping = "lax.map" if runs_axis() == "map" else "vmap"  # bench.train.over_runs
+    what = (f"{args.runs} LRs in one program ({mapping} over runs)" if args.runs > 1
             else "one run (R = 1 program)")
     record = {
         "contender": "engine-sweep" if args.runs > 1 else "engine-single",

@@ -18,13 +18,15 @@ rate is the only thing that differs between them.
 "Together" means one compiled program with a leading run axis, mapped by :func:`over_runs`:
 ``vmap`` on a GPU/TPU (one wide batched matmul per step keeps the card busy: 3.2× the
 throughput of single runs on an H200), ``lax.map`` on a CPU, where the batched small matmuls
-measured 28 % slower than running the runs one after the other inside the same program
-(2 cores, quick profile; see ``make perf``). Either way each run's numbers are its own.
+measured 25 % slower than running the runs one after the other inside the same program
+(2 cores, quick profile; ``BENCH_RUNS_AXIS=vmap make perf``). Either way each run's numbers
+are its own.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -97,10 +99,20 @@ def one_step_mse(pred: Array, x: Array) -> Array:
     return jnp.mean((pred[:, :-1] - x[:, 1:]) ** 2)
 
 
+def runs_axis() -> str:
+    """``"map"`` or ``"vmap"``: ``BENCH_RUNS_AXIS`` if set, else map on the CPU, vmap elsewhere."""
+    choice = os.environ.get("BENCH_RUNS_AXIS", "auto")
+    if choice not in ("auto", "map", "vmap"):
+        raise ValueError(f"BENCH_RUNS_AXIS={choice!r}: expected auto, map or vmap")
+    if choice == "auto":
+        return "map" if jax.default_backend() == "cpu" else "vmap"
+    return choice
+
+
 def over_runs(fn: Any, tree: Any) -> Any:
     """Apply ``fn`` to every run (leading axis of ``tree``): ``vmap`` on accelerators,
-    ``lax.map`` on the CPU (see the module docstring)."""
-    if jax.default_backend() == "cpu":
+    ``lax.map`` on the CPU (see the module docstring; ``BENCH_RUNS_AXIS`` overrides)."""
+    if runs_axis() == "map":
         return jax.lax.map(fn, tree)
     return jax.vmap(fn)(tree)
 
@@ -192,8 +204,8 @@ def eval_group_size(n_runs: int, x_shape: tuple[int, ...], hidden: tuple[int, ..
     the hoisted 4H input projection). The group size divides the number of sequences.
     """
     budget_bytes = memory_budget() if budget_bytes is None else budget_bytes
-    if jax.default_backend() == "cpu":
-        n_runs = 1  # over_runs maps the runs one at a time there
+    if runs_axis() == "map":
+        n_runs = 1  # over_runs maps the runs one at a time
     n_seq, length = x_shape[0], x_shape[1]
     per_seq = n_runs * length * 6 * sum(hidden) * 4
     g = max(1, min(n_seq, int(budget_bytes // max(per_seq, 1))))

@@ -572,3 +572,35 @@ def test_dropout_preserves_the_mean():
     ys = np.asarray(jax.vmap(lambda k: dropout(k, x, p))(keys), np.float64)
     se = np.abs(np.asarray(x)) * math.sqrt(p / (1 - p) / n_keys)
     assert np.all(np.abs(ys.mean(0) - np.asarray(x)) < 5 * se + 1e-7)
+
+
+# ----------------------------------------------------------------------------------------------
+# a sweep with broken strategies
+# ----------------------------------------------------------------------------------------------
+
+
+def test_sweep_with_broken_strategies_runs_the_others_and_reports_them(broken_dir, tmp_path,
+                                                                      capsys):
+    import json
+
+    small = ["--set", "hidden=6,5", "--set", "window=8", "--set", "batch_size=2",
+             "--set", "train_sequences=4", "--set", "eval_sequences=2", "--set", "eval_length=32",
+             "--set", "init_length=40", "--set", "init_sequences=1", "--set", "curve_points=2"]
+    out = tmp_path / "r"
+    status = main(["run", "--strategies", "glorot,broken-syntax,wrong-shapes,raises-in-init",
+                   "--lrs", "1e-3", "--seeds", "1", "--steps", "2", *small, "--out", str(out),
+                   "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 1
+    failures = json.loads((out / "failures.json").read_text())
+    assert set(failures) == {"broken-syntax", "wrong-shapes", "raises-in-init"}
+    assert "broken_syntax.py" in failures["broken-syntax"]
+    assert "wrong_shapes.py" in failures["wrong-shapes"]
+    assert "raises_in_init.py" in failures["raises-in-init"]
+    for line in failures.values():
+        assert "\n" not in line
+        assert line in err
+    records = list((out / "runs").glob("*.json"))
+    assert len(records) == 1 and json.loads(records[0].read_text())["strategy"] == "glorot"
+    report = (out / "report.md").read_text()
+    assert all(name in report for name in failures)
