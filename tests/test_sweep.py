@@ -72,8 +72,8 @@ def test_same_command_twice_gives_identical_numbers(done, tmp_path):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--lrs", "0"], "learning rate must be > 0"),
-    (["--lrs=-1e-3"], "learning rate must be > 0"),
+    (["--lrs", "0"], "learning rate must be finite and > 0"),
+    (["--lrs=-1e-3"], "learning rate must be finite and > 0"),
     (["--lrs", "abc"], "--lrs"),
     (["--seeds", "0"], "--seeds must be >= 1"),
     (["--strategies", "glorrot"], "unknown strategy 'glorrot' (did you mean 'glorot'?)"),
