@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.config import DEFAULT_LRS
 from bench.lstm import NONLINEARITIES, PEEPHOLE_ORDERS
-
-DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 
 
 class UserError(Exception):

@@ -23,6 +23,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # the sweep's default learning-rate grid
 
 
 @dataclass(frozen=True)
@@ -128,12 +129,3 @@ def validate(cfg: RunConfig) -> None:
         raise ValueError(f"t_max must be > 2, got {cfg.t_max}")
     if cfg.seed < 0:
         raise ValueError(f"seed must be >= 0, got {cfg.seed}")
-
-
-def field_defaults() -> dict[str, Any]:
-    """Defaults of every option, for help texts."""
-    return {f.name: f.default for f in dataclasses.fields(RunConfig)
-            if f.default is not dataclasses.MISSING}
-
-
-__all__ = ["PROFILES", "RunConfig", "resolve", "validate", "FIELDS", "field_defaults"]

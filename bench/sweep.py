@@ -1,10 +1,13 @@
 """The sweep: strategies × datasets × learning rates × seeds, resumable, one program per chunk.
 
-For each dataset the data are drawn once (fixed seeds: the data are part of the benchmark, the
-run seed varies initialisation, batch order and dropout). For each strategy the runs that have
-no valid record yet are trained together (:mod:`bench.train`) in chunks of at most
-``max_runs`` runs, and each finished run is written to the store at once. A broken strategy is
-recorded in ``failures.json`` and the sweep goes on.
+Follow one sweep: :func:`run_sweep` validates the spec, :func:`plan` cuts each strategy ×
+dataset grid into a fixed partition of chunks of at most ``max_runs`` runs and keeps the chunks
+with a missing record, an executor (:func:`local_executor`, or :mod:`bench.ray_executor`) runs
+each chunk with :func:`execute` → :func:`run_chunk` (one compiled program, :mod:`bench.train`),
+and every record is written to the store (:mod:`bench.store`) as its chunk finishes. The data
+are drawn once per dataset with fixed seeds (they are part of the benchmark); the run seed
+varies initialisation, batch order and dropout. A broken strategy is recorded in
+``failures.json`` and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ from tqdm import tqdm
 
 from bench import data as datasets
 from bench import train
-from bench.cli import DEFAULT_LRS
-from bench.config import RunConfig, resolve
+from bench.config import DEFAULT_LRS, RunConfig, resolve
 from bench.registry import Strategy, StrategyError, get_strategy, select
 from bench.store import Store, write_json
 
