@@ -34,19 +34,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "reference"))
 import compat  # noqa: E402  (bench/reference/compat.py: sets THEANO_FLAGS before theano loads)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_args import peer_parser  # noqa: E402  (bench/peers/peer_args.py)
+
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    p.add_argument("--pool", required=True, help=".npy training pool (sequences, length, C)")
-    p.add_argument("--hidden", default="64,32", help="hidden sizes, comma-separated")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--window", type=int, default=128)
-    p.add_argument("--steps", type=int, default=3, help="training steps per timed call")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--dropout", type=float, default=0.33)
-    p.add_argument("--clip", type=float, default=1.0, help="total_norm_constraint bound")
-    p.add_argument("--seed", type=int, default=0)
+    p = peer_parser(__doc__.splitlines()[0], steps=3, clip_help="total_norm_constraint bound")
     p.add_argument("--floatX", choices=("float32", "float64"), default="float32")
     return p.parse_args(argv)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import resource
 import statistics
@@ -35,6 +36,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_args import peer_parser  # noqa: E402  (this folder: run as a script or imported)
 
 GATES = ("ingate", "forgetgate", "cell", "outgate")
 
@@ -139,18 +143,8 @@ def _sync(device: torch.device) -> None:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    p = peer_parser(__doc__.splitlines()[0], steps=20, clip_help="global gradient-norm bound")
     p.add_argument("--mode", choices=("custom", "fused"), required=True)
-    p.add_argument("--pool", required=True, help=".npy training pool (sequences, length, C)")
-    p.add_argument("--hidden", default="64,32", help="hidden sizes, comma-separated")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--window", type=int, default=128)
-    p.add_argument("--steps", type=int, default=20, help="training steps per timed call")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--dropout", type=float, default=0.33)
-    p.add_argument("--clip", type=float, default=1.0, help="global gradient-norm bound")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
     return p.parse_args(argv)
 
