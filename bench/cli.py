@@ -215,7 +215,9 @@ def cmd_forward(args: argparse.Namespace) -> int:
     x = _load_array(args.input, "--input")
     if x.ndim != 3:
         raise UserError(f"--input {args.input}: shape {x.shape}, expected (batch, time, features)")
-    peepholes = False if args.no_peepholes else True
+    peepholes = not args.no_peepholes
+    if not peepholes:  # --no-peepholes ignores any W_cell_to_* in the file
+        params = {k: v for k, v in params.items() if not k.startswith("W_cell_to_")}
     try:
         check_params(params, n_in=x.shape[2], peepholes=peepholes)
     except ValueError as e:

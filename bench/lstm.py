@@ -209,8 +209,9 @@ def lstm_layer(
     """Run one LSTM layer over ``x`` of shape (batch, time, n_in); return h (batch, time, H).
 
     ``mask`` (batch, time): where 0 the state is carried over unchanged. ``peepholes=None``
-    infers them from the presence of ``W_cell_to_*`` in ``params``. With ``return_cell`` the
-    cell sequence is returned too, as ``(h, c)``.
+    infers them from the presence of ``W_cell_to_*`` in ``params``; ``False`` ignores them.
+    Missing, misshapen or unexpected parameters raise ``ValueError`` naming them. With
+    ``return_cell`` the cell sequence is returned too, as ``(h, c)``.
     """
     if peephole_order not in PEEPHOLE_ORDERS:
         raise ValueError(
@@ -219,10 +220,11 @@ def lstm_layer(
     if grad_clipping < 0:
         raise ValueError(f"grad_clipping must be >= 0, got {grad_clipping}")
     act, cell_act = get_nonlinearity(nonlinearity), get_nonlinearity(cell_nonlinearity)
-    if peepholes is None:
-        peepholes = has_peepholes(params)
     if x.ndim != 3:
         raise ValueError(f"input must be (batch, time, features), got shape {tuple(x.shape)}")
+    if peepholes is False:  # an explicit "no peepholes" ignores any W_cell_to_* given
+        params = {k: v for k, v in params.items() if not k.startswith("W_cell_to_")}
+    _, _, peepholes = check_params(params, n_in=x.shape[2], peepholes=peepholes)  # trace time
     p = _fused(params, peepholes)
     n_hid = p["W_hid"].shape[0]
     # Hoisted input projection for all steps, time-major for the scan.

@@ -552,3 +552,19 @@ def test_unknown_nonlinearity_and_peephole_order_raise():
 def test_input_must_be_three_dimensional():
     with pytest.raises(ValueError, match="batch, time, features"):
         lstm_layer(as_jax(good_params()), jnp.zeros((2, 3)))
+
+
+def test_lstm_layer_names_a_missing_or_misshapen_parameter():
+    from bench.lstm import param_shapes
+
+    params = {k: jnp.zeros(s, jnp.float32) for k, s in param_shapes(3, 4).items()}
+    x = jnp.zeros((2, 5, 3), jnp.float32)
+    bad = dict(params)
+    del bad["b_outgate"]
+    with pytest.raises(ValueError, match="missing parameter 'b_outgate'"):
+        lstm_layer(bad, x)
+    bad = dict(params, W_in_to_cell=jnp.zeros((4, 4)))
+    with pytest.raises(ValueError, match=r"'W_in_to_cell' has shape \(4, 4\), expected \(3, 4\)"):
+        lstm_layer(bad, x)
+    # an explicit peepholes=False ignores W_cell_to_* instead of calling them unexpected
+    assert lstm_layer(params, x, peepholes=False).shape == (2, 5, 4)
