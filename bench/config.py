@@ -42,7 +42,7 @@ class RunConfig:
     peephole_order: str = "graves"
     # training
     optimizer: str = "adam"
-    steps: int = 200
+    steps: int = 400
     batch_size: int = 16
     window: int = 64
     clip_norm: float = 1.0  # global-norm clipping of the update (0 = off)
