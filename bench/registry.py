@@ -129,8 +129,9 @@ def discover() -> tuple[dict[str, Strategy], dict[str, str]]:
             sys.modules.pop(f"strategies.{path.stem}", None)
             errors[name] = f"{origin}: failed to import: {type(e).__name__}: {_one_line(e)}"
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in found:
-            errors[ep.name] = f"entry point {ep.value}: name clashes with a built-in strategy"
+        if ep.name in found:  # keyed apart, so the built-in of that name still counts as healthy
+            errors[f"{ep.name} [entry point]"] = (
+                f"entry point {ep.value}: name {ep.name!r} clashes with a built-in strategy")
             continue
         try:
             found[ep.name] = _from_module(ep.name, ep.load(), f"entry point {ep.value}")

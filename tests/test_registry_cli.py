@@ -604,3 +604,36 @@ def test_sweep_with_broken_strategies_runs_the_others_and_reports_them(broken_di
     assert len(records) == 1 and json.loads(records[0].read_text())["strategy"] == "glorot"
     report = (out / "report.md").read_text()
     assert all(name in report for name in failures)
+
+
+def test_third_party_strategy_via_entry_point(monkeypatch, tmp_path):
+    """A package registering a module under ``lstm_init_bench.strategies`` is discovered; a
+    clash with a built-in name or a failing import is reported, not fatal."""
+    pkg = tmp_path / "thirdparty_inits"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "mine.py").write_text(
+        '"""Third-party: all-zero biases, Glorot weights."""\n'
+        "from bench import init\n"
+        "CITATION = 'A third-party package (2026)'\n"
+        "def init_params(key, sizes, config, data):\n"
+        "    return init.stack_params(key, sizes, W_in=init.glorot_uniform(),\n"
+        "                             W_hid=init.glorot_uniform())\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    group = registry.ENTRY_POINT_GROUP
+    eps = [importlib.metadata.EntryPoint("mine", "thirdparty_inits.mine", group),
+           importlib.metadata.EntryPoint("glorot", "thirdparty_inits.mine", group),
+           importlib.metadata.EntryPoint("ghost", "thirdparty_inits.nope", group)]
+    real = importlib.metadata.entry_points
+
+    def fake(**kw):
+        return eps if kw.get("group") == registry.ENTRY_POINT_GROUP else real(**kw)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
+    found, errors = registry.discover()
+    assert found["mine"].summary == "Third-party: all-zero biases, Glorot weights."
+    params = found["mine"].init_params(jax.random.PRNGKey(0), resolve("quick"), None)
+    assert len(params) == 3
+    assert found["glorot"].module.__name__ == "strategies.glorot"  # built-in wins
+    assert "glorot" not in errors and "clashes" in errors["glorot [entry point]"]
+    assert "ghost" in errors and "failed to import" in errors["ghost"]
