@@ -97,6 +97,12 @@ def layer_nonfinite(frac: Any, first: Any = None) -> tuple[np.ndarray, np.ndarra
     return f, bad
 
 
+def ratios(mse: Any, bayes: Any, persistence: Any) -> tuple[Any, Any]:
+    """``(eval_ratio, gap_closed)`` = ``(mse / bayes, (persistence - mse) / (persistence - bayes))``
+    for scalars or arrays; the one definition used by the records and the summary."""
+    return mse / bayes, (persistence - mse) / (persistence - bayes)
+
+
 def run_flags(df: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``df`` with the per-run columns ``finite``, ``improved``, ``usable``,
     ``eval_ratio`` and ``gap_closed`` (see the module docstring)."""
@@ -117,8 +123,7 @@ def run_flags(df: pd.DataFrame) -> pd.DataFrame:
     out["improved"] = (mse < init) & (mse < variance)
     out["usable"] = out["finite"] & out["improved"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["eval_ratio"] = mse / bayes
-        out["gap_closed"] = (persistence - mse) / (persistence - bayes)
+        out["eval_ratio"], out["gap_closed"] = ratios(mse, bayes, persistence)
     return out
 
 

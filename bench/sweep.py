@@ -33,6 +33,7 @@ from bench import train
 from bench.config import DEFAULT_LRS, RunConfig, resolve
 from bench.registry import Strategy, StrategyError, get_strategy, select
 from bench.store import Store, write_json
+from bench.summary import ratios
 
 # Fixed data seeds: every run of a dataset sees the same training pool and evaluation data.
 TRAIN_DATA_SEED, EVAL_DATA_SEED, INIT_DATA_SEED = 10_000, 20_000, 30_000
@@ -185,6 +186,7 @@ def run_chunk(strategy: Strategy, configs: Sequence[RunConfig], bundle: DataBund
         if diverged[i]:
             curve[div_step[i]:] = np.nan
         m, m0 = float(mse[i]), float(mse_init[si])
+        ratio, gap = ratios(m, fl["bayes"], fl["persistence"])
         records.append({
             "key": cfg.key(),
             "strategy": cfg.strategy,
@@ -207,9 +209,9 @@ def run_chunk(strategy: Strategy, configs: Sequence[RunConfig], bundle: DataBund
             "eval_variance": bundle.eval_variance,
             "bayes_mse": fl["bayes"],
             "persistence_mse": fl["persistence"],
-            "ratio_bayes": m / fl["bayes"],
+            "ratio_bayes": ratio,
             "ratio_persistence": m / fl["persistence"],
-            "gap_closed": (fl["persistence"] - m) / (fl["persistence"] - fl["bayes"]),
+            "gap_closed": gap,
             "chunk_wall_s": wall,
             "chunk_runs": len(configs),
         })
