@@ -109,3 +109,17 @@ def test_cli_run_end_to_end_writes_report(tmp_path):
     assert "JAX device: cpu" in proc.stdout
     assert (tmp_path / "r" / "report.md").exists() and (tmp_path / "r" / "report.html").exists()
 
+
+
+def test_several_datasets_each_get_their_own_data_and_floors(tmp_path):
+    spec = SweepSpec(strategies="glorot", datasets=("ar1", "pink", "ar1_noisy"), lrs=(1e-2,),
+                     seeds=1, overrides=SMALL)
+    run_sweep(spec, tmp_path / "multi", progress=False, log=_quiet)
+    df = pd.read_parquet(tmp_path / "multi" / "runs.parquet").set_index("dataset")
+    from bench.data import floors
+
+    for name in spec.datasets:
+        expected = floors(name, 7, 0.25).as_dict()
+        assert df.loc[name, "bayes_mse"] == pytest.approx(expected["bayes"])
+        assert df.loc[name, "persistence_mse"] == pytest.approx(expected["persistence"])
+    assert df["eval_mse_init"].nunique() == 3  # different evaluation data per dataset
