@@ -9,6 +9,8 @@ variance cannot be 1), and scale that gate's W_in and W_hid by 1/sqrt(Var z) unt
 |Var z − 1| < 0.1 for all four gates (at most 10 iterations). tanh.
 """
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 
@@ -35,7 +37,7 @@ def init_params(key: Key, sizes: Sizes, config: RunConfig, data: Data) -> Params
         raise ValueError("lsuv is data-dependent and needs a batch of training windows")
     params = init.stack_params(key, sizes, W_in=init.orthogonal(), W_hid=init.orthogonal())
     x = jnp.asarray(data, jnp.float32)
-    for layer in params:
+    for i, layer in enumerate(params):
         for _ in range(MAX_ITER):
             var = gate_preactivation_variance(layer, x, config)
             if all(abs(v - 1.0) < TOL for v in var.values()):
@@ -44,5 +46,10 @@ def init_params(key: Key, sizes: Sizes, config: RunConfig, data: Data) -> Params
                 scale = 1.0 / jnp.sqrt(jnp.maximum(v, 1e-12))
                 layer[f"W_in_to_{g}"] = layer[f"W_in_to_{g}"] * scale
                 layer[f"W_hid_to_{g}"] = layer[f"W_hid_to_{g}"] * scale
+        else:  # as in the paper, stop after MAX_ITER rescalings, but say so
+            var = gate_preactivation_variance(layer, x, config)
+            if not all(abs(v - 1.0) < TOL for v in var.values()):
+                warnings.warn(f"lsuv: layer {i + 1} gate variances {var} not within 1 ± {TOL} "
+                              f"after {MAX_ITER} rescalings", stacklevel=2)
         x = lstm_layer(layer, x, peephole_order=config.peephole_order)
     return params
