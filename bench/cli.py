@@ -97,7 +97,7 @@ def _override(text: str) -> tuple[str, object]:
     if not sep:
         raise UserError(f"--set {text!r}: expected NAME=VALUE")
     per_run = {"strategy": "--strategies", "dataset": "--data", "lr": "--lrs", "seed": "--seeds",
-               "profile": "--profile"}
+               "profile": "--profile", "strategy_code": "the strategy file's contents"}
     if name in per_run:
         raise UserError(f"--set {text!r}: {name} is set by {per_run[name]}, not --set")
     if name not in FIELDS:

@@ -32,6 +32,7 @@ class RunConfig:
 
     profile: str = "quick"
     strategy: str = "glorot"
+    strategy_code: str = ""  # hash of the strategy module's source, set by the sweep
     dataset: str = "ar1"
     lr: float = 1e-3
     seed: int = 0

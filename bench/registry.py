@@ -17,6 +17,7 @@ A module that fails to import is reported with its file and left out; the others
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.metadata
 import sys
@@ -54,6 +55,15 @@ class Strategy:
             return str(Path(f).resolve().relative_to(Path.cwd()))
         except ValueError:
             return str(f)
+
+    @property
+    def code_hash(self) -> str:
+        """Hash of the module's source: part of every run's key, so editing a strategy file
+        makes the next sweep recompute its runs instead of reusing stale records."""
+        f = getattr(self.module, "__file__", None)
+        if not f or not Path(f).is_file():
+            return ""
+        return hashlib.sha256(Path(f).read_bytes()).hexdigest()[:12]
 
     @property
     def summary(self) -> str:

@@ -37,6 +37,7 @@ from bench.summary import ratios
 
 # Fixed data seeds: every run of a dataset sees the same training pool and evaluation data.
 TRAIN_DATA_SEED, EVAL_DATA_SEED, INIT_DATA_SEED = 10_000, 20_000, 30_000
+PER_RUN = {"strategy", "strategy_code", "dataset", "lr", "seed", "profile"}  # set by the sweep
 PROGRESS_EVERY = 25  # training steps per compiled call (tqdm update granularity)
 
 
@@ -52,10 +53,11 @@ class SweepSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     max_runs: int = 64
 
-    def configs(self, strategy: str, dataset: str) -> list[RunConfig]:
-        """Resolved configs of one strategy × dataset, LR-major."""
-        return [resolve(self.profile, strategy=strategy, dataset=dataset, lr=lr, seed=s,
-                        **self.overrides)
+    def configs(self, strategy: str, dataset: str, code: str = "") -> list[RunConfig]:
+        """Resolved configs of one strategy × dataset, LR-major (``code``: the strategy
+        module's source hash, :attr:`bench.registry.Strategy.code_hash`)."""
+        return [resolve(self.profile, strategy=strategy, strategy_code=code, dataset=dataset,
+                        lr=lr, seed=s, **self.overrides)
                 for lr in self.lrs for s in range(self.seeds)]
 
     def validate(self) -> None:
@@ -71,7 +73,7 @@ class SweepSpec:
             raise ValueError("--data is empty")
         if not [n for n in self.strategies.split(",") if n.strip()]:
             raise ValueError("--strategies is empty")
-        per_run = {"strategy", "dataset", "lr", "seed", "profile"} & set(self.overrides)
+        per_run = PER_RUN & set(self.overrides)
         if per_run:
             raise ValueError(f"{sorted(per_run)[0]} is set per run by the sweep, not as an "
                              "override")
@@ -241,7 +243,7 @@ def plan(spec: SweepSpec, strategies: Sequence[Strategy], store: Store) -> tuple
     jobs, done = [], 0
     for dataset in spec.datasets:
         for strategy in strategies:
-            configs = spec.configs(strategy.name, dataset)
+            configs = spec.configs(strategy.name, dataset, strategy.code_hash)
             for i in range(0, len(configs), spec.max_runs):
                 chunk = tuple(configs[i: i + spec.max_runs])
                 if all(store.has(c.key()) for c in chunk):

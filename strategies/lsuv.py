@@ -5,8 +5,14 @@ Layer-sequential unit-variance (Mishkin & Matas 2015). Start: every ``W_in_to_<g
 layer by layer from the input, on a batch of training windows: run the stack up to this layer,
 compute each gate's pre-activation z = x·W_in + h_{t−1}·W_hid (the layer's linear "output", as
 LSUV normalises a layer's output before its nonlinearity; an LSTM's h is bounded by 1 so its own
-variance cannot be 1), and scale that gate's W_in and W_hid by 1/sqrt(Var z) until
-|Var z − 1| < 0.1 for all four gates (at most 10 iterations). tanh.
+variance cannot be 1), and scale that gate's W_in and W_hid by Var(z)^(−1/4) until
+|Var z − 1| < 0.1 for all four gates (at most 10 iterations; a warning if not reached). tanh.
+
+The paper's step is Var^(−1/2), exact for a feed-forward layer, where Var z grows as the square
+of the weight scale. In a recurrent layer h_{t−1} grows with the weights too, so Var z grows
+faster than that and the full step overshoots: measured here it oscillates (0.008 → 21 → 0.23 →
+3.2 → …) and is still 20 % off after 10 steps. The half step in log space, Var^(−1/4), converges
+in ≤ 4 iterations on the quick profile.
 """
 
 import warnings
@@ -43,7 +49,7 @@ def init_params(key: Key, sizes: Sizes, config: RunConfig, data: Data) -> Params
             if all(abs(v - 1.0) < TOL for v in var.values()):
                 break
             for g, v in var.items():
-                scale = 1.0 / jnp.sqrt(jnp.maximum(v, 1e-12))
+                scale = jnp.maximum(v, 1e-12) ** -0.25  # half step in log space (docstring)
                 layer[f"W_in_to_{g}"] = layer[f"W_in_to_{g}"] * scale
                 layer[f"W_hid_to_{g}"] = layer[f"W_hid_to_{g}"] * scale
         else:  # as in the paper, stop after MAX_ITER rescalings, but say so

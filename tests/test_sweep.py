@@ -123,3 +123,25 @@ def test_several_datasets_each_get_their_own_data_and_floors(tmp_path):
         assert df.loc[name, "bayes_mse"] == pytest.approx(expected["bayes"])
         assert df.loc[name, "persistence_mse"] == pytest.approx(expected["persistence"])
     assert df["eval_mse_init"].nunique() == 3  # different evaluation data per dataset
+
+
+def test_editing_a_strategy_file_invalidates_its_records(done, tmp_path):
+    """Run keys include the strategy module's source hash: an edited file is rerun."""
+    import importlib.util
+
+    from bench.registry import Strategy, get_strategy
+    from bench.store import Store
+    from bench.sweep import plan
+
+    out, _ = done
+    glorot = get_strategy("glorot")
+    assert plan(SPEC, [glorot], Store(out)) == ([], 4)  # all 4 glorot runs already stored
+    edited = tmp_path / "glorot.py"
+    edited.write_text(open(glorot.module.__file__).read() + "\n# tuned\n")
+    spec = importlib.util.spec_from_file_location("edited_glorot", edited)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    changed = Strategy("glorot", module)
+    assert changed.code_hash != glorot.code_hash
+    jobs, done_runs = plan(SPEC, [changed], Store(out))
+    assert done_runs == 0 and sum(len(j.configs) for j in jobs) == 4
