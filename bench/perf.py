@@ -197,7 +197,6 @@ def engine_worker(argv: Sequence[str]) -> int:
     p.add_argument("--repeats", type=int, required=True)
     args = p.parse_args(argv)
 
-    import resource
     import time
 
     import jax
@@ -210,6 +209,7 @@ def engine_worker(argv: Sequence[str]) -> int:
 
     from bench import train
     from bench.config import resolve
+    from bench.peers.peer_common import timed_calls, timing_record
     from bench.registry import discover
 
     strategy = discover()[0]["glorot"]
@@ -228,19 +228,13 @@ def engine_worker(argv: Sequence[str]) -> int:
     compile_s = time.perf_counter() - t0
     calls = 0
 
-    def call(state: dict) -> tuple[dict, float]:
-        nonlocal calls
-        t0 = time.perf_counter()
+    def call() -> None:
+        nonlocal state, calls
         state, loss = compiled(state, pool, jnp.int32(calls * args.steps))
         jax.block_until_ready((state, loss))
         calls += 1
-        return state, time.perf_counter() - t0
 
-    state, warmup = call(state)
-    times = []
-    for _ in range(args.repeats):
-        state, seconds = call(state)
-        times.append(seconds)
+    warmup, times, _ = timed_calls(call, args.repeats)
     dev = jax.devices()[0]
     stats = dev.memory_stats() if dev.platform != "cpu" else None
     device_mb = stats.get("peak_bytes_in_use", 0) / 2**20 if stats else None
@@ -249,24 +243,16 @@ def engine_worker(argv: Sequence[str]) -> int:
     mapping = "lax.map" if runs_axis() == "map" else "vmap"  # bench.train.over_runs
     what = (f"{args.runs} LRs in one program ({mapping} over runs)" if args.runs > 1
             else "one run (R = 1 program)")
-    record = {
-        "contender": "engine-sweep" if args.runs > 1 else "engine-single",
-        "device": (f"{dev.platform}: {dev.device_kind}" if dev.platform != "cpu" else "cpu"),
-        "runs": args.runs,
-        "batch": args.batch,
-        "window": args.window,
-        "steps": args.steps,
-        "times_s": times,
-        "warmup_s": warmup,
-        "compile_s": compile_s,
-        "compile_how": "jax AOT lower + compile, persistent cache off",
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "device_mb": device_mb,
-        "diverged": int(np.sum(np.asarray(state["diverged"]))),
-        "versions": {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
-                     "optax": optax.__version__, "python": platform.python_version()},
-        "notes": f"{what}; lax.scan over time; AOT compile",
-    }
+    record = timing_record(
+        args, contender="engine-sweep" if args.runs > 1 else "engine-single",
+        device=f"{dev.platform}: {dev.device_kind}" if dev.platform != "cpu" else "cpu",
+        runs=args.runs, warmup=warmup, times=times, compile_s=compile_s,
+        compile_how="jax AOT lower + compile, persistent cache off", device_mb=device_mb,
+        diverged=int(np.sum(np.asarray(state["diverged"]))),
+        versions={"jax": jax.__version__, "jaxlib": jaxlib.__version__,
+                  "optax": optax.__version__, "python": platform.python_version()},
+        notes=f"{what}; lax.scan over time; AOT compile",
+    )
     print(json.dumps(record), flush=True)
     return 0
 

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import time
 
@@ -35,7 +34,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import compat  # noqa: E402  (bench/reference/compat.py: sets THEANO_FLAGS before theano loads)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peer_args import peer_parser  # noqa: E402  (bench/peers/peer_args.py)
+from peer_common import peer_parser, timed_calls, timing_record  # noqa: E402
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -99,35 +98,18 @@ def run(args: argparse.Namespace) -> dict:
             value = train_fn(pool[seq[:, None], start[:, None] + offsets])
         return float(value)
 
-    t0 = time.perf_counter()
-    call()
-    warmup = time.perf_counter() - t0
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        last = call()
-        times.append(time.perf_counter() - t0)
+    warmup, times, last = timed_calls(call, args.repeats)
     cache_note = (f"Theano C cache had {cached} modules" if cached
                   else "Theano C cache was empty")
-    return {
-        "contender": "lasagne",
-        "device": "cpu",
-        "runs": 1,
-        "batch": args.batch,
-        "window": args.window,
-        "steps": args.steps,
-        "times_s": times,
-        "warmup_s": warmup,
-        "compile_s": compile_s,
-        "compile_how": "theano.function build",
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "device_mb": None,
-        "final_loss": last,
-        "versions": {"theano": theano.__version__, "lasagne": lasagne.__version__,
-                     "numpy": np.__version__, "python": platform.python_version()},
-        "notes": (f"floatX={floatX}; scan's Python loop (compat.py); {cache_note}; "
-                  f"{args.steps} steps per call"),
-    }
+    return timing_record(
+        args, contender="lasagne", device="cpu", runs=1, warmup=warmup, times=times,
+        compile_s=compile_s, compile_how="theano.function build", device_mb=None,
+        final_loss=last,
+        versions={"theano": theano.__version__, "lasagne": lasagne.__version__,
+                  "numpy": np.__version__, "python": platform.python_version()},
+        notes=(f"floatX={floatX}; scan's Python loop (compat.py); {cache_note}; "
+               f"{args.steps} steps per call"),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

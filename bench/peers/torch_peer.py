@@ -27,10 +27,8 @@ import json
 import math
 import os
 import platform
-import resource
 import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -38,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peer_args import peer_parser  # noqa: E402  (this folder: run as a script or imported)
+from peer_common import peer_parser, timed_calls, timing_record  # noqa: E402  (this folder)
 
 GATES = ("ingate", "forgetgate", "cell", "outgate")
 
@@ -185,14 +183,7 @@ def run(args: argparse.Namespace) -> dict:
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    t0 = time.perf_counter()
-    call()
-    warmup = time.perf_counter() - t0
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        loss = call()
-        times.append(time.perf_counter() - t0)
+    warmup, times, loss = timed_calls(call, args.repeats)
     device_mb = (torch.cuda.max_memory_allocated(device) / 2**20
                  if device.type == "cuda" else None)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
@@ -200,25 +191,18 @@ def run(args: argparse.Namespace) -> dict:
              if args.mode == "custom" else "nn.LSTM per layer, no peepholes, PyTorch init")
     if device.type == "cpu":
         notes += f"; {torch.get_num_threads()} threads"
-    return {
-        "contender": f"torch-{args.mode}",
-        "device": f"{device.type}: {name}" if device.type == "cuda" else "cpu",
-        "runs": 1,
-        "batch": args.batch,
-        "window": args.window,
-        "steps": args.steps,
-        "times_s": times,
-        "warmup_s": warmup,
+    return timing_record(
+        args, contender=f"torch-{args.mode}",
+        device=f"{device.type}: {name}" if device.type == "cuda" else "cpu", runs=1,
+        warmup=warmup, times=times,
         # eager: nothing is compiled; the first call's extra time (allocator, kernels, autograd
         # graph set-up) is what a user waits for before steady speed
-        "compile_s": max(0.0, warmup - statistics.median(times)),
-        "compile_how": "first call - median call",
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "device_mb": device_mb,
-        "final_loss": float(loss.detach().cpu()),
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
-        "notes": notes,
-    }
+        compile_s=max(0.0, warmup - statistics.median(times)),
+        compile_how="first call - median call", device_mb=device_mb,
+        final_loss=float(loss.detach().cpu()),
+        versions={"torch": torch.__version__, "python": platform.python_version()},
+        notes=notes,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
