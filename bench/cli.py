@@ -90,16 +90,15 @@ def _floats(flag: str, text: str) -> tuple[float, ...]:
 
 
 def _override(text: str) -> tuple[str, object]:
-    from bench.config import FIELDS, RunConfig
+    from bench.config import FIELDS, PER_RUN, RunConfig
 
     name, sep, value = text.partition("=")
     name = name.strip().replace("-", "_")
     if not sep:
         raise UserError(f"--set {text!r}: expected NAME=VALUE")
-    per_run = {"strategy": "--strategies", "dataset": "--data", "lr": "--lrs", "seed": "--seeds",
-               "profile": "--profile", "strategy_code": "the strategy file's contents"}
-    if name in per_run:
-        raise UserError(f"--set {text!r}: {name} is set by {per_run[name]}, not --set")
+    if name in PER_RUN:
+        raise UserError(f"--set {text!r}: {name} is set per run by the sweep (--profile, "
+                        "--strategies, --data, --lrs, --seeds), not by --set")
     if name not in FIELDS:
         import difflib
 

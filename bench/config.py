@@ -78,6 +78,9 @@ class RunConfig:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+# Fields a sweep sets per run (from --profile, --strategies, --data, --lrs, --seeds and the
+# strategy file itself); they cannot be overrides.
+PER_RUN = ("profile", "strategy", "strategy_code", "dataset", "lr", "seed")
 
 
 def _unknown(name: str, known: tuple[str, ...], what: str) -> ValueError:

@@ -187,25 +187,23 @@ def _strategy_row(g: pd.DataFrame, per_lr: pd.DataFrame, init: pd.DataFrame) -> 
         "runs": int(len(g)), "seeds": int(g["seed"].nunique()), "lrs": int(g["lr"].nunique()),
     }
     usable = per_lr[per_lr["all_usable"]]
-    if len(usable):
-        at = usable.loc[usable["lr"].idxmax()]
-        row.update(max_usable_lr=float(at["lr"]), eval_ratio_median=at["ratio_median"],
-                   eval_ratio_q25=at["ratio_q25"], eval_ratio_q75=at["ratio_q75"],
-                   eval_spread=at["spread"])
-    else:
-        row.update(max_usable_lr=np.nan, eval_ratio_median=np.nan, eval_ratio_q25=np.nan,
-                   eval_ratio_q75=np.nan, eval_spread=np.nan)
+    at = usable.loc[usable["lr"].idxmax()] if len(usable) else None
+    row.update(_pick(at, max_usable_lr="lr", eval_ratio_median="ratio_median",
+                     eval_ratio_q25="ratio_q25", eval_ratio_q75="ratio_q75",
+                     eval_spread="spread"))
     finite = per_lr[per_lr["all_finite"]].sort_values("lr")
     finite = finite[np.isfinite(finite["ratio_median"].to_numpy(dtype=float))]
-    if len(finite):
-        best = finite.loc[finite["ratio_median"].idxmin()]  # first minimum = smaller LR
-        row.update(best_lr=float(best["lr"]), best_ratio_median=best["ratio_median"],
-                   best_ratio_q25=best["ratio_q25"], best_ratio_q75=best["ratio_q75"],
-                   best_gap_closed=best["gap_closed_median"])
-    else:
-        row.update(best_lr=np.nan, best_ratio_median=np.nan, best_ratio_q25=np.nan,
-                   best_ratio_q75=np.nan, best_gap_closed=np.nan)
+    best = finite.loc[finite["ratio_median"].idxmin()] if len(finite) else None  # smaller LR
+    row.update(_pick(best, best_lr="lr", best_ratio_median="ratio_median",
+                     best_ratio_q25="ratio_q25", best_ratio_q75="ratio_q75",
+                     best_gap_closed="gap_closed_median"))
     return row
+
+
+def _pick(source: pd.Series | None, **columns: str) -> dict[str, Any]:
+    """``{name: float(source[column])}``, or NaN for every name when ``source`` is None."""
+    return {name: np.nan if source is None else float(source[col])
+            for name, col in columns.items()}
 
 
 def sort_summary(summary: pd.DataFrame) -> pd.DataFrame:

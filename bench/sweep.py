@@ -30,14 +30,13 @@ from tqdm import tqdm
 
 from bench import data as datasets
 from bench import train
-from bench.config import DEFAULT_LRS, RunConfig, resolve
+from bench.config import DEFAULT_LRS, PER_RUN, RunConfig, resolve
 from bench.registry import Strategy, StrategyError, get_strategy, select
 from bench.store import Store, write_json
 from bench.summary import ratios
 
 # Fixed data seeds: every run of a dataset sees the same training pool and evaluation data.
 TRAIN_DATA_SEED, EVAL_DATA_SEED, INIT_DATA_SEED = 10_000, 20_000, 30_000
-PER_RUN = {"strategy", "strategy_code", "dataset", "lr", "seed", "profile"}  # set by the sweep
 PROGRESS_EVERY = 25  # training steps per compiled call (tqdm update granularity)
 
 
@@ -73,7 +72,7 @@ class SweepSpec:
             raise ValueError("--data is empty")
         if not [n for n in self.strategies.split(",") if n.strip()]:
             raise ValueError("--strategies is empty")
-        per_run = PER_RUN & set(self.overrides)
+        per_run = set(PER_RUN) & set(self.overrides)
         if per_run:
             raise ValueError(f"{sorted(per_run)[0]} is set per run by the sweep, not as an "
                              "override")

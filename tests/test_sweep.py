@@ -107,7 +107,12 @@ def test_cli_run_end_to_end_writes_report(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "JAX device: cpu" in proc.stdout
-    assert (tmp_path / "r" / "report.md").exists() and (tmp_path / "r" / "report.html").exists()
+    runs = pd.read_parquet(tmp_path / "r" / "runs.parquet")
+    assert runs[["strategy", "lr", "seed"]].values.tolist() == [["glorot", 1e-3, 0]]
+    assert runs["cfg.steps"].tolist() == [2]  # --steps and --set reached the run
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "glorot" in report and "data:image/png;base64" in (
+        tmp_path / "r" / "report.html").read_text()
 
 
 
