@@ -23,6 +23,10 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+# Bumped whenever the engine's numbers change for an unchanged config (random streams, the
+# backward pass, …), so a results directory never mixes records of two engines under one key.
+# 2: dropout masks from non-partitionable Threefry; hand-written LSTM backward pass.
+ENGINE_VERSION = 2
 DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # the sweep's default learning-rate grid
 
 
@@ -72,8 +76,10 @@ class RunConfig:
         return d
 
     def key(self) -> str:
-        """Stable hash of the resolved config: the run's identity in the result store."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Stable hash of the resolved config and :data:`ENGINE_VERSION`: the run's identity in
+        the result store."""
+        blob = json.dumps({**self.to_dict(), "engine": ENGINE_VERSION}, sort_keys=True,
+                          separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -149,48 +151,128 @@ def _grad_clip_bwd(bound: float, _: None, g: Array) -> tuple[Array]:
 grad_clip.defvjp(_grad_clip_fwd, _grad_clip_bwd)
 
 
-def _fused(params: Mapping[str, Array], peepholes: bool) -> dict[str, Array]:
-    fused = {
-        "W_in": jnp.concatenate([params[f"W_in_to_{g}"] for g in GATES], axis=1),
-        "W_hid": jnp.concatenate([params[f"W_hid_to_{g}"] for g in GATES], axis=1),
-        "b": jnp.concatenate([params[f"b_{g}"] for g in GATES]),
-    }
-    if peepholes:
-        for g in PEEPHOLE_GATES:
-            fused[g] = params[f"W_cell_to_{g}"]
-    return fused
+def _fused(params: Mapping[str, Array], peepholes: bool) -> tuple[Array, Array, Array, dict]:
+    """``(W_in, W_hid, b, peep)``: gate matrices concatenated in ``GATES`` order; ``peep`` maps
+    each peephole gate to its ``W_cell_to_<gate>`` vector (empty without peepholes)."""
+    w_in = jnp.concatenate([params[f"W_in_to_{g}"] for g in GATES], axis=1)
+    w_hid = jnp.concatenate([params[f"W_hid_to_{g}"] for g in GATES], axis=1)
+    b = jnp.concatenate([params[f"b_{g}"] for g in GATES])
+    peep = {g: params[f"W_cell_to_{g}"] for g in PEEPHOLE_GATES} if peepholes else {}
+    return w_in, w_hid, b, peep
 
 
-def _step(
-    p: Mapping[str, Array],
-    c_prev: Array,
-    h_prev: Array,
-    x_proj: Array,
-    *,
-    act: Callable[[Array], Array],
-    cell_act: Callable[[Array], Array],
-    peepholes: bool,
-    peephole_order: str,
-    grad_clipping: float,
-) -> tuple[Array, Array]:
-    """One LSTM step from the hoisted input projection ``x_proj = x_t·W_in + b``."""
-    z = x_proj + h_prev @ p["W_hid"]
-    if grad_clipping:
-        z = grad_clip(z, grad_clipping)
-    z_i, z_f, z_c, z_o = jnp.split(z, 4, axis=-1)
-    if peepholes:
-        z_i = z_i + c_prev * p["ingate"]
-        z_f = z_f + c_prev * p["forgetgate"]
-    i = jax.nn.sigmoid(z_i)
-    f = jax.nn.sigmoid(z_f)
-    c = f * c_prev + i * cell_act(z_c)
-    if not peepholes:
-        o = jax.nn.sigmoid(z_o)
-    elif peephole_order == "graves":
-        o = jax.nn.sigmoid(z_o + c * p["outgate"])
-    else:  # "lasagne-0.1": peephole added after the sigmoid (Lasagne issue #448)
-        o = jax.nn.sigmoid(z_o) + c * p["outgate"]
-    return c, o * act(c)
+@dataclass(frozen=True)
+class _Cell:
+    """The elementwise part of one step: everything after ``z_t`` is formed (static settings)."""
+
+    act: Callable[[Array], Array]
+    cell_act: Callable[[Array], Array]
+    peephole_order: str
+    grad_clipping: float
+
+    def __call__(self, peep: Mapping[str, Array], z: Array, c_prev: Array, h_prev: Array,
+                 m: Array | None) -> tuple[Array, Array]:
+        """``(c_t, h_t)`` from ``z_t = x_t·W_in + b + h_{t-1}·W_hid`` and the previous state."""
+        if self.grad_clipping:
+            z = grad_clip(z, self.grad_clipping)
+        z_i, z_f, z_c, z_o = jnp.split(z, 4, axis=-1)
+        if peep:
+            z_i = z_i + c_prev * peep["ingate"]
+            z_f = z_f + c_prev * peep["forgetgate"]
+        i = jax.nn.sigmoid(z_i)
+        f = jax.nn.sigmoid(z_f)
+        c = f * c_prev + i * self.cell_act(z_c)
+        if not peep:
+            o = jax.nn.sigmoid(z_o)
+        elif self.peephole_order == "graves":
+            o = jax.nn.sigmoid(z_o + c * peep["outgate"])
+        else:  # "lasagne-0.1": peephole added after the sigmoid (Lasagne issue #448)
+            o = jax.nn.sigmoid(z_o) + c * peep["outgate"]
+        h = o * self.act(c)
+        if m is not None:  # masked step: carry the state over
+            c = c * m + c_prev * (1 - m)
+            h = h * m + h_prev * (1 - m)
+        return c, h
+
+
+def _shift(seq: Array) -> Array:
+    """``seq[t-1]`` for every t (zeros at t = 0): the previous states of a time-major sequence."""
+    return jnp.concatenate([jnp.zeros_like(seq[:1]), seq[:-1]])
+
+
+def _scan_forward(cell: _Cell, unroll: int, w_hid: Array, peep: dict, x_proj: Array,
+                  mask: Array | None, keep_linearization: bool = False) -> tuple[Array, Array, Any]:
+    """Time-major ``(h, c)`` sequences from ``c_0 = h_0 = 0``; with ``keep_linearization`` also
+    every step's ``jax.vjp`` of the cell (a pytree of stacked residuals) for the backward pass."""
+    zeros = jnp.zeros(x_proj.shape[1:-1] + (w_hid.shape[0],), x_proj.dtype)
+
+    def body(carry: tuple[Array, Array], inputs: tuple) -> tuple:
+        c_prev, h_prev = carry
+        xp, m = inputs
+        z = xp + h_prev @ w_hid
+        if not keep_linearization:
+            c, h = cell(peep, z, c_prev, h_prev, m)
+            return (c, h), (h, c, None)
+        (c, h), cell_vjp = jax.vjp(lambda pp, z_, c_, h_: cell(pp, z_, c_, h_, m),
+                                   peep, z, c_prev, h_prev)
+        return (c, h), (h, c, cell_vjp)
+
+    _, (hs, cs, vjps) = jax.lax.scan(body, (zeros, zeros), (x_proj, mask), unroll=unroll)
+    return hs, cs, vjps
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _recurrence(cell: _Cell, unroll: int, w_hid: Array, peep: dict, x_proj: Array,
+                mask: Array | None) -> tuple[Array, Array]:
+    """The recurrent part of a layer, ``(h, c)`` time-major, with a hand-written backward pass.
+
+    Backward (backpropagation through time), for t = T-1 … 0, with δh, δc flowing back from t+1::
+
+        (δz_t, δc_{t-1}, δh_{t-1}', δpeep_t) = vjp of cell at (z_t, c_{t-1}, h_{t-1})
+                                               applied to (∂L/∂c_t + δc, ∂L/∂h_t + δh)
+        δh_{t-1} = δh_{t-1}' + δz_t · W_hidᵀ
+
+    and after the loop, as single large products over all T·B rows::
+
+        ∂L/∂W_hid = Σ_t h_{t-1}ᵀ δz_t,   ∂L/∂x_proj_t = δz_t,   ∂L/∂peep = Σ_t δpeep_t
+
+    Autodiff of the scan would instead accumulate ``h_{t-1}ᵀ δz_t`` inside the loop: one more
+    small matmul per step, on the critical path. The elementwise cell is differentiated by
+    ``jax.vjp``, so every nonlinearity, peephole order, ``grad_clip`` and mask is exact.
+    """
+    hs, cs, _ = _scan_forward(cell, unroll, w_hid, peep, x_proj, mask)
+    return hs, cs
+
+
+def _recurrence_fwd(cell: _Cell, unroll: int, w_hid: Array, peep: dict, x_proj: Array,
+                    mask: Array | None) -> tuple:
+    hs, cs, vjps = _scan_forward(cell, unroll, w_hid, peep, x_proj, mask, True)
+    return (hs, cs), (w_hid, peep, mask, hs, vjps)
+
+
+def _recurrence_bwd(cell: _Cell, unroll: int, res: tuple, cotangents: tuple) -> tuple:
+    w_hid, peep, mask, hs, vjps = res
+    d_hs, d_cs = cotangents
+    w_hid_t = w_hid.T  # transposed once, outside the loop
+
+    def body(carry: tuple, inputs: tuple) -> tuple:
+        dh, dc, dpeep = carry
+        cell_vjp, dh_out, dc_out = inputs
+        dpp, dz, dc_prev, dh_prev = cell_vjp((dc_out + dc, dh_out + dh))
+        dpeep = jax.tree.map(jnp.add, dpeep, dpp)
+        return (dh_prev + dz @ w_hid_t, dc_prev, dpeep), dz
+
+    zeros = jnp.zeros_like(hs[0])
+    init = (zeros, zeros, jax.tree.map(jnp.zeros_like, peep))
+    (_, _, d_peep), d_zs = jax.lax.scan(body, init, (vjps, d_hs, d_cs), reverse=True,
+                                        unroll=unroll)
+    h_prev = _shift(hs)
+    d_w_hid = h_prev.reshape(-1, h_prev.shape[-1]).T @ d_zs.reshape(-1, d_zs.shape[-1])
+    d_mask = None if mask is None else jnp.zeros_like(mask)
+    return d_w_hid, d_peep, d_zs, d_mask
+
+
+_recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
 
 
 def lstm_layer(
@@ -219,48 +301,20 @@ def lstm_layer(
         )
     if grad_clipping < 0:
         raise ValueError(f"grad_clipping must be >= 0, got {grad_clipping}")
-    act, cell_act = get_nonlinearity(nonlinearity), get_nonlinearity(cell_nonlinearity)
+    cell = _Cell(get_nonlinearity(nonlinearity), get_nonlinearity(cell_nonlinearity),
+                 peephole_order, float(grad_clipping))
     if x.ndim != 3:
         raise ValueError(f"input must be (batch, time, features), got shape {tuple(x.shape)}")
     if peepholes is False:  # an explicit "no peepholes" ignores any W_cell_to_* given
         params = {k: v for k, v in params.items() if not k.startswith("W_cell_to_")}
     _, _, peepholes = check_params(params, n_in=x.shape[2], peepholes=peepholes)  # trace time
-    p = _fused(params, peepholes)
-    n_hid = p["W_hid"].shape[0]
-    # Hoisted input projection for all steps, time-major for the scan.
-    x_proj = jnp.swapaxes(x @ p["W_in"] + p["b"], 0, 1)
-    batch = x.shape[0]
-    zeros = jnp.zeros((batch, n_hid), dtype=x_proj.dtype)
-    step = functools.partial(
-        _step,
-        act=act,
-        cell_act=cell_act,
-        peepholes=peepholes,
-        peephole_order=peephole_order,
-        grad_clipping=grad_clipping,
-    )
-
-    if mask is None:
-
-        def body(carry, xp):
-            c, h = step(p, carry[0], carry[1], xp)
-            return (c, h), (h, c)
-
-        xs = x_proj
-    else:
+    w_in, w_hid, b, peep = _fused(params, peepholes)
+    # Hoisted input projection for all steps (one large matmul), time-major for the scan.
+    x_proj = jnp.swapaxes(x @ w_in + b, 0, 1)
+    m_seq = None
+    if mask is not None:
         m_seq = jnp.swapaxes(mask, 0, 1)[..., None].astype(x_proj.dtype)
-
-        def body(carry, inputs):
-            xp, m = inputs
-            c_prev, h_prev = carry
-            c, h = step(p, c_prev, h_prev, xp)
-            c = c * m + c_prev * (1 - m)
-            h = h * m + h_prev * (1 - m)
-            return (c, h), (h, c)
-
-        xs = (x_proj, m_seq)
-
-    _, (hs, cs) = jax.lax.scan(body, (zeros, zeros), xs, unroll=unroll)
+    hs, cs = _recurrence(cell, unroll, w_hid, peep, x_proj, m_seq)
     hs = jnp.swapaxes(hs, 0, 1)
     if return_cell:
         return hs, jnp.swapaxes(cs, 0, 1)

@@ -29,7 +29,9 @@ def ray_executor(jobs: Sequence[Job], *, address: str | None = None, num_cpus: i
         return
     if not ray.is_initialized():
         root = Path(__file__).resolve().parent.parent
+        # one JAX CPU device per CPU a task holds (bench/__init__.py would take every core)
         env = {"env_vars": {"XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+                            "JAX_NUM_CPU_DEVICES": str(max(1, int(cpus_per_task))),
                             "JAX_COMPILATION_CACHE_DIR":
                                 os.environ.get("JAX_COMPILATION_CACHE_DIR", "")}}
         if address:  # a remote cluster: ship our packages with the tasks

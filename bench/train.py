@@ -17,10 +17,11 @@ rate is the only thing that differs between them.
 
 "Together" means one compiled program with a leading run axis, mapped by :func:`over_runs`:
 ``vmap`` on a GPU/TPU (one wide batched matmul per step keeps the card busy: 3.2× the
-throughput of single runs on an H200), ``lax.map`` on a CPU, where the batched small matmuls
-measured 25 % slower than running the runs one after the other inside the same program
-(2 cores, quick profile; ``BENCH_RUNS_AXIS=vmap make perf``). Either way each run's numbers
-are its own.
+throughput of single runs on an H200); on a CPU the runs are split evenly across the CPU
+devices (one per core, see ``bench/__init__.py``; ``shard_map``) and each device runs its
+share one after the other (``lax.map``): batched small matmuls measured 25 % slower than
+that, and one device alone kept 2 cores only ~65 % busy (``BENCH_RUNS_AXIS=vmap make perf``
+compares). Either way each run's numbers are its own.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from bench.config import RunConfig
 from bench.model import stack_forward
@@ -109,12 +112,30 @@ def runs_axis() -> str:
     return choice
 
 
+def run_devices(n_runs: int) -> list:
+    """The devices ``n_runs`` runs are split across under ``"map"``: on a CPU the most CPU
+    devices whose number divides ``n_runs`` (each then gets an equal share); elsewhere one."""
+    devices = jax.devices()
+    if devices[0].platform != "cpu":
+        return devices[:1]
+    d = len(devices)
+    while n_runs % d:
+        d -= 1
+    return devices[:d]
+
+
 def over_runs(fn: Any, tree: Any) -> Any:
-    """Apply ``fn`` to every run (leading axis of ``tree``): ``vmap`` on accelerators,
-    ``lax.map`` on the CPU (see the module docstring; ``BENCH_RUNS_AXIS`` overrides)."""
-    if runs_axis() == "map":
+    """Apply ``fn`` to every run (leading axis of ``tree``): ``vmap`` on accelerators; on the
+    CPU ``lax.map``, sharded across :func:`run_devices` (see the module docstring;
+    ``BENCH_RUNS_AXIS`` overrides)."""
+    if runs_axis() == "vmap":
+        return jax.vmap(fn)(tree)
+    devices = run_devices(jax.tree.leaves(tree)[0].shape[0])
+    if len(devices) == 1:
         return jax.lax.map(fn, tree)
-    return jax.vmap(fn)(tree)
+    mesh = Mesh(np.array(devices), ("runs",))
+    return jax.shard_map(lambda share: jax.lax.map(fn, share), mesh=mesh,
+                         in_specs=P("runs"), out_specs=P("runs"), check_vma=False)(tree)
 
 
 def _all_finite(tree: Any) -> Array:

@@ -637,3 +637,22 @@ def test_third_party_strategy_via_entry_point(monkeypatch, tmp_path):
     assert found["glorot"].module.__name__ == "strategies.glorot"  # built-in wins
     assert "glorot" not in errors and "clashes" in errors["glorot [entry point]"]
     assert "ghost" in errors and "failed to import" in errors["ghost"]
+
+
+def test_dropout_mask_ignores_the_global_threefry_setting_and_keeps_one_minus_p():
+    """The mask is a function of the key alone (bench.model.dropout fixes the Threefry layout),
+    and keeps a fraction 1 - p of the entries, each scaled by 1 / (1 - p)."""
+    x = jnp.ones((64, 128, 8))
+    key = jax.random.PRNGKey(5)
+    was = jax.config.jax_threefry_partitionable
+    try:
+        masks = []
+        for setting in (True, False):
+            jax.config.update("jax_threefry_partitionable", setting)
+            masks.append(np.asarray(jax.jit(lambda k: dropout(k, x, 0.33))(key)))
+    finally:
+        jax.config.update("jax_threefry_partitionable", was)
+    np.testing.assert_array_equal(masks[0], masks[1])
+    kept = masks[0] != 0
+    assert abs(kept.mean() - 0.67) < 0.01  # 65 536 draws: 5 σ ≈ 0.009
+    np.testing.assert_allclose(masks[0][kept], 1 / 0.67, rtol=1e-6)

@@ -126,3 +126,21 @@ def test_init_diagnostics_find_first_nonfinite_step():
     assert 125 <= first <= 129
     assert float(d["nonfinite_frac"][0, 0]) == pytest.approx((400 - first) / 400)
     assert np.isinf(d["h_trace"][0, 0, -1]) and np.isfinite(d["h_trace"][0, 0, 0])
+
+
+def test_runs_split_across_cpu_devices_equal_each_run_alone(glorot, pool):
+    """With two CPU devices an even number of runs is sharded (half per device) and every run's
+    losses and parameters are exactly those of the run trained alone in an R = 1 program."""
+    assert jax.device_count() >= 2, "tests/conftest.py asks for two CPU devices"
+    assert len(train.run_devices(4)) == 2 and len(train.run_devices(3)) == 1
+    cfgs = [config.resolve("quick", lr=lr, seed=s, **dict(TINY, dropout=0.33))
+            for lr, s in ((1e-3, 0), (1e-2, 0), (3e-3, 1), (3e-2, 1))]
+    state, _ = train.initial_state(glorot, cfgs, None)
+    arch, recipe = train.arch_for(glorot, cfgs[0]), train.Recipe.of(cfgs[0])
+    out, loss = train.train_steps(state, pool, jnp.int32(0), arch=arch, recipe=recipe, n_steps=4)
+    assert len(loss.sharding.device_set) == 2
+    for i, cfg in enumerate(cfgs):
+        alone, loss_a = _train(glorot, [cfg], pool, 4)
+        np.testing.assert_array_equal(np.asarray(loss)[i], loss_a[0])
+        for name, value in alone["params"][0].items():
+            np.testing.assert_array_equal(np.asarray(out["params"][0][name])[i], value[0])
