@@ -309,7 +309,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
     store = Store(out)
     strategies, failures = select(spec.strategies)
     env = environment()
-    log(f"JAX device: {env['device']} (jax {env['jax']}); results -> {store.root}")
+    log(f"JAX device: {env['device']} × {env['device_count']} (jax {env['jax']}); "
+        f"results -> {store.root}")
     sweep_info = {"spec": asdict(spec), "environment": env}
     write_json(store.root / "sweep.json", sweep_info)
     t0 = time.perf_counter()
