@@ -93,9 +93,11 @@ def _same_protocol(runs: pd.DataFrame, spec: dict[str, Any]) -> pd.Series | None
 
     def ok(r: pd.Series) -> bool:
         try:
+            code = r.get("cfg.strategy_code", "")
             cfg = resolve(profile, **{**overrides, "strategy": r["strategy"],
                                       "dataset": r["dataset"], "lr": float(r["lr"]),
-                                      "seed": int(r["seed"])})
+                                      "seed": int(r["seed"]),
+                                      "strategy_code": "" if pd.isna(code) else str(code)})
         except (TypeError, ValueError):
             return False
         return cfg.key() == r["key"]

@@ -111,6 +111,8 @@ def test_cli_run_end_to_end_writes_report(tmp_path):
     assert runs[["strategy", "lr", "seed"]].values.tolist() == [["glorot", 1e-3, 0]]
     assert runs["cfg.steps"].tolist() == [2]  # --steps and --set reached the run
     report = (tmp_path / "r" / "report.md").read_text()
+    # the report recognises the sweep's own records as made under its spec
+    assert "no record matches" not in report and "other settings" not in report
     assert "glorot" in report and "data:image/png;base64" in (
         tmp_path / "r" / "report.html").read_text()
 

@@ -144,3 +144,22 @@ def test_runs_split_across_cpu_devices_equal_each_run_alone(glorot, pool):
         np.testing.assert_array_equal(np.asarray(loss)[i], loss_a[0])
         for name, value in alone["params"][0].items():
             np.testing.assert_array_equal(np.asarray(out["params"][0][name])[i], value[0])
+
+
+def test_vmapped_runs_equal_mapped_runs(glorot, pool, monkeypatch):
+    """The accelerator path (``vmap`` over runs, custom backward batched) gives the CPU path's
+    numbers up to float32 rounding; checked here on the CPU via ``BENCH_RUNS_AXIS``."""
+    cfgs = [config.resolve("quick", lr=lr, seed=s, **dict(TINY, dropout=0.33))
+            for lr, s in ((1e-3, 0), (1e-2, 1), (3e-2, 2))]
+    results = {}
+    for axis in ("map", "vmap"):
+        monkeypatch.setenv("BENCH_RUNS_AXIS", axis)
+        train.train_steps.clear_cache()  # the axis is read when the program is traced
+        results[axis] = _train(glorot, cfgs, pool, 5)
+    train.train_steps.clear_cache()
+    (s_map, l_map), (s_vmap, l_vmap) = results["map"], results["vmap"]
+    np.testing.assert_allclose(l_vmap, l_map, rtol=1e-5)
+    for layer_m, layer_v in zip(s_map["params"], s_vmap["params"], strict=True):
+        for name in layer_m:
+            np.testing.assert_allclose(layer_v[name], layer_m[name], rtol=1e-4, atol=1e-6)
+    assert np.ptp(l_map[:, -1]) > 0  # the three runs really differ
