@@ -3,8 +3,7 @@ r"""The LSTM layer: Lasagne's ``LSTMLayer`` semantics in JAX, equations included
 One step, gates stacked in Lasagne's order ``[ingate, forgetgate, cell, outgate]``::
 
     z_t = (x_t · W_in + b) + h_{t-1} · W_hid          # (4H,), x·W_in + b hoisted out of the scan
-    z_t = grad_clip(z_t, c)                            # only if grad_clipping: identity forward,
-                                                       # backward clips dL/dz_t to [-c, c]
+    (grad_clipping = c > 0: the backward pass clips dL/dz_t to [-c, c], Theano's grad_clip)
     i_t = σ(z_i + W_cell_to_ingate     ⊙ c_{t-1})
     f_t = σ(z_f + W_cell_to_forgetgate ⊙ c_{t-1})
     g_t = cell_nonlinearity(z_c)
@@ -131,26 +130,6 @@ def check_params(
     return n_in, n_hid, peepholes
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def grad_clip(x: Array, bound: float) -> Array:
-    """Identity forward; backward clips the incoming gradient elementwise to [-bound, bound].
-
-    Theano's ``theano.gradient.grad_clip``, which Lasagne applies to the gate pre-activations.
-    """
-    return x
-
-
-def _grad_clip_fwd(x: Array, bound: float) -> tuple[Array, None]:
-    return x, None
-
-
-def _grad_clip_bwd(bound: float, _: None, g: Array) -> tuple[Array]:
-    return (jnp.clip(g, -bound, bound),)
-
-
-grad_clip.defvjp(_grad_clip_fwd, _grad_clip_bwd)
-
-
 def _fused(params: Mapping[str, Array], peepholes: bool) -> tuple[Array, Array, Array, dict]:
     """``(W_in, W_hid, b, peep)``: gate matrices concatenated in ``GATES`` order; ``peep`` maps
     each peephole gate to its ``W_cell_to_<gate>`` vector (empty without peepholes)."""
@@ -171,34 +150,11 @@ class _Cell:
     grad_clipping: float
 
     def __call__(self, peep: Mapping[str, Array], z: Array, c_prev: Array, h_prev: Array,
-                 m: Array | None) -> tuple[Array, Array]:
-        """``(c_t, h_t)`` from ``z_t = x_t·W_in + b + h_{t-1}·W_hid`` and the previous state."""
-        if self.grad_clipping:
-            z = grad_clip(z, self.grad_clipping)
-        z_i, z_f, z_c, z_o = jnp.split(z, 4, axis=-1)
-        if peep:
-            z_i = z_i + c_prev * peep["ingate"]
-            z_f = z_f + c_prev * peep["forgetgate"]
-        i = jax.nn.sigmoid(z_i)
-        f = jax.nn.sigmoid(z_f)
-        c = f * c_prev + i * self.cell_act(z_c)
-        if not peep:
-            o = jax.nn.sigmoid(z_o)
-        elif self.peephole_order == "graves":
-            o = jax.nn.sigmoid(z_o + c * peep["outgate"])
-        else:  # "lasagne-0.1": peephole added after the sigmoid (Lasagne issue #448)
-            o = jax.nn.sigmoid(z_o) + c * peep["outgate"]
-        h = o * self.act(c)
-        if m is not None:  # masked step: carry the state over
-            c = c * m + c_prev * (1 - m)
-            h = h * m + h_prev * (1 - m)
-        return c, h
-
-    def forward_saving(self, peep: Mapping[str, Array], z: Array, c_prev: Array,
-                       h_prev: Array, m: Array | None) -> tuple[Array, Array, tuple]:
-        """``(c_t, h_t, saved)``: the step of :meth:`__call__` (same operations, same values)
-        plus what :meth:`backward` needs: the sigmoid gates ``i, f`` and ``σ(·)`` of the output
-        gate, the cell pre-activation ``z_c``, and (masked only) the unmasked ``c_t``."""
+                 m: Array | None) -> tuple[Array, Array, tuple]:
+        """``(c_t, h_t, saved)`` from ``z_t = x_t·W_in + b + h_{t-1}·W_hid`` and the previous
+        state; ``saved`` is what :meth:`backward` needs: the sigmoid gates ``i, f``, the output
+        gate's ``σ(·)``, the cell pre-activation ``z_c`` and (masked only) the unmasked ``c_t``.
+        A forward-only scan drops ``saved`` and XLA never computes it."""
         z_i, z_f, z_c, z_o = jnp.split(z, 4, axis=-1)
         if peep:
             z_i = z_i + c_prev * peep["ingate"]
@@ -214,7 +170,7 @@ class _Cell:
                 o = s_o + c * peep["outgate"]
         h = o * self.act(c)
         saved = (i, f, s_o, z_c, c if m is not None else None)
-        if m is not None:
+        if m is not None:  # masked step: carry the state over
             c = c * m + c_prev * (1 - m)
             h = h * m + h_prev * (1 - m)
         return c, h, saved
@@ -222,7 +178,8 @@ class _Cell:
     def backward(self, peep: Mapping[str, Array], saved: tuple, c: Array, c_prev: Array,
                  dc: Array, dh: Array, m: Array | None) -> tuple[Array, Array, Array, dict]:
         """``(δz_t, δc_{t-1}, δh_{t-1}', δpeep_t)`` from ``δc = ∂L/∂c_t``, ``δh = ∂L/∂h_t``
-        (``δh_{t-1}'``: the mask's direct path only; the ``W_hid`` path is added by the caller).
+        (``δh_{t-1}'``: the mask's direct path only, 0 without a mask; the ``W_hid`` path is
+        added by the caller).
 
         With ``u' = u(1-u)`` for a sigmoid output u, ``a = act(c_t)``::
 
@@ -264,7 +221,7 @@ class _Cell:
         dz = jnp.concatenate([dz_i, dz_f, dz_c, dz_o], axis=-1)
         if self.grad_clipping:
             dz = jnp.clip(dz, -self.grad_clipping, self.grad_clipping)
-        return dz, dc_prev, dh_direct + jnp.zeros_like(dh), d_peep
+        return dz, dc_prev, dh_direct, d_peep
 
 
 def _batch_sum(x: Array) -> Array:
@@ -277,23 +234,19 @@ def _shift(seq: Array) -> Array:
 
 
 def _scan_forward(cell: _Cell, unroll: int, w_hid: Array, peep: dict, x_proj: Array,
-                  mask: Array | None, keep_linearization: bool = False) -> tuple[Array, Array, Any]:
-    """Time-major ``(h, c)`` sequences from ``c_0 = h_0 = 0``; with ``keep_linearization`` also
-    every step's ``jax.vjp`` of the cell (a pytree of stacked residuals) for the backward pass."""
+                  mask: Array | None, keep_saved: bool = False) -> tuple[Array, Array, Any]:
+    """Time-major ``(h, c)`` sequences from ``c_0 = h_0 = 0``, and with ``keep_saved`` every
+    step's ``saved`` arrays (stacked over time) for the backward pass, else None."""
     zeros = jnp.zeros(x_proj.shape[1:-1] + (w_hid.shape[0],), x_proj.dtype)
 
     def body(carry: tuple[Array, Array], inputs: tuple) -> tuple:
         c_prev, h_prev = carry
         xp, m = inputs
-        z = xp + h_prev @ w_hid
-        if not keep_linearization:
-            c, h = cell(peep, z, c_prev, h_prev, m)
-            return (c, h), (h, c, None)
-        c, h, saved = cell.forward_saving(peep, z, c_prev, h_prev, m)
-        return (c, h), (h, c, saved)
+        c, h, saved = cell(peep, xp + h_prev @ w_hid, c_prev, h_prev, m)
+        return (c, h), (h, c, saved if keep_saved else None)
 
-    _, (hs, cs, vjps) = jax.lax.scan(body, (zeros, zeros), (x_proj, mask), unroll=unroll)
-    return hs, cs, vjps
+    _, (hs, cs, saved) = jax.lax.scan(body, (zeros, zeros), (x_proj, mask), unroll=unroll)
+    return hs, cs, saved
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
@@ -302,7 +255,7 @@ def _recurrence(cell: _Cell, unroll: int, w_hid: Array, peep: dict, x_proj: Arra
     """The recurrent part of a layer, ``(h, c)`` time-major, with a hand-written backward pass.
 
     The forward scan also keeps, per step, the gates ``i, f, σ(·)_o`` and ``z_c``
-    (:meth:`_Cell.forward_saving`). Backward (backpropagation through time), for
+    (:meth:`_Cell.__call__`). Backward (backpropagation through time), for
     t = T-1 … 0, with δh, δc flowing back from t+1::
 
         (δz_t, δc_{t-1}, δh_{t-1}', δpeep_t) = _Cell.backward(∂L/∂c_t + δc, ∂L/∂h_t + δh)
