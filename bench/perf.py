@@ -238,14 +238,7 @@ def engine_worker(argv: Sequence[str]) -> int:
     dev = jax.devices()[0]
     stats = dev.memory_stats() if dev.platform != "cpu" else None
     device_mb = stats.get("peak_bytes_in_use", 0) / 2**20 if stats else None
-    from bench.train import run_devices, runs_axis
-
-    if runs_axis() == "vmap":  # how bench.train.over_runs maps the runs
-        mapping = "vmap over runs"
-    else:
-        n_dev = len(run_devices(args.runs))
-        mapping = "lax.map over runs" + (f", split over {n_dev} CPU devices" if n_dev > 1 else "")
-    what = (f"{args.runs} LRs in one program ({mapping})" if args.runs > 1
+    what = (f"{args.runs} LRs in one program ({train.runs_mapping(args.runs)})" if args.runs > 1
             else "one run (R = 1 program)")
     record = timing_record(
         args, contender="engine-sweep" if args.runs > 1 else "engine-single",

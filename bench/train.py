@@ -124,6 +124,14 @@ def run_devices(n_runs: int) -> list:
     return devices[:d]
 
 
+def runs_mapping(n_runs: int) -> str:
+    """How :func:`over_runs` maps ``n_runs`` runs, in words (for logs and the perf table)."""
+    if runs_axis() == "vmap":
+        return "vmap over runs"
+    n_dev = len(run_devices(n_runs))
+    return "lax.map over runs" + (f", split over {n_dev} CPU devices" if n_dev > 1 else "")
+
+
 def over_runs(fn: Any, tree: Any) -> Any:
     """Apply ``fn`` to every run (leading axis of ``tree``): ``vmap`` on accelerators; on the
     CPU ``lax.map``, sharded across :func:`run_devices` (see the module docstring;
@@ -225,8 +233,8 @@ def eval_group_size(n_runs: int, x_shape: tuple[int, ...], hidden: tuple[int, ..
     the hoisted 4H input projection). The group size divides the number of sequences.
     """
     budget_bytes = memory_budget() if budget_bytes is None else budget_bytes
-    if runs_axis() == "map":
-        n_runs = 1  # over_runs maps the runs one at a time
+    if runs_axis() == "map":  # over_runs maps the runs one at a time on each device
+        n_runs = len(run_devices(n_runs))
     n_seq, length = x_shape[0], x_shape[1]
     per_seq = n_runs * length * 6 * sum(hidden) * 4
     g = max(1, min(n_seq, int(budget_bytes // max(per_seq, 1))))

@@ -163,3 +163,11 @@ def test_vmapped_runs_equal_mapped_runs(glorot, pool, monkeypatch):
         for name in layer_m:
             np.testing.assert_allclose(layer_v[name], layer_m[name], rtol=1e-4, atol=1e-6)
     assert np.ptp(l_map[:, -1]) > 0  # the three runs really differ
+
+
+def test_eval_group_size_counts_the_runs_that_run_at_once():
+    """Under ``lax.map`` one run per CPU device is evaluated at a time: 4 runs on 2 devices
+    hold two groups in memory at once, 3 runs (one device) only one."""
+    per_seq = 100 * 6 * 10 * 4  # one run, one sequence of 100 steps, hidden (10,), float32
+    assert train.eval_group_size(3, (8, 100, 7), (10,), budget_bytes=2.1 * per_seq) == 2
+    assert train.eval_group_size(4, (8, 100, 7), (10,), budget_bytes=2.1 * per_seq) == 1
