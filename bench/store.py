@@ -35,9 +35,11 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Atomic, pretty JSON (NaN/inf allowed, as JSON's common extension)."""
-    write_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=str).encode())
+def write_json(path: Path, obj: Any) -> bytes:
+    """Atomic, pretty JSON (NaN/inf allowed, as JSON's common extension); returns the bytes."""
+    data = json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
+    write_atomic(path, data)
+    return data
 
 
 class Store:
@@ -49,6 +51,10 @@ class Store:
             raise ValueError(f"--out {self.root}: exists and is not a directory")
         self.runs = self.root / "runs"
         self.corrupt: list[str] = []
+        # records this process has read or written, as read back from JSON: a sweep rewrites
+        # runs.parquet after every chunk without parsing every record file again. A key's
+        # record is a function of the key, so another writer cannot make an entry stale.
+        self._cache: dict[str, dict[str, Any]] = {}
         # temporary files of writes interrupted by a kill; the records they were for are redone
         for stale in self.runs.glob(".*.tmp") if self.runs.is_dir() else ():
             stale.unlink(missing_ok=True)
@@ -62,6 +68,8 @@ class Store:
         path = self._path(key)
         if not path.exists():
             return None
+        if key in self._cache:
+            return self._cache[key]
         try:
             record = json.loads(path.read_text())
             if not isinstance(record, dict) or record.get("key") != key:
@@ -69,6 +77,7 @@ class Store:
             missing = [f for f in REQUIRED if f not in record]
             if missing:
                 raise ValueError(f"missing field {missing[0]!r}")
+            self._cache[key] = record
             return record
         except (ValueError, OSError) as e:
             self.corrupt.append(f"{path}: {e}")
@@ -82,7 +91,7 @@ class Store:
 
     def write(self, record: dict[str, Any]) -> None:
         """Store one finished run."""
-        write_json(self._path(record["key"]), record)
+        self._cache[record["key"]] = json.loads(write_json(self._path(record["key"]), record))
 
     def records(self, quarantine: bool = False) -> list[dict[str, Any]]:
         """Every valid record (read-only unless ``quarantine``)."""

@@ -152,3 +152,25 @@ def test_editing_a_strategy_file_invalidates_its_records(done, tmp_path):
     assert changed.code_hash != glorot.code_hash
     jobs, done_runs = plan(SPEC, [changed], Store(out))
     assert done_runs == 0 and sum(len(j.configs) for j in jobs) == 4
+
+
+def test_store_table_does_not_reread_records_it_wrote_or_read(done, tmp_path, monkeypatch):
+    """A sweep rewrites runs.parquet after every chunk; the store parses each record file once
+    per process, so the table of records it already holds reads no record file again."""
+    from pathlib import Path
+
+    from bench.store import Store
+
+    src = Store(done[0])
+    records = src.records()
+    store = Store(tmp_path / "copy")
+    for r in records:
+        store.write(r)
+    expected = Store(tmp_path / "copy").table()  # a fresh store reads the files
+
+    def no_reads(self, *a, **k):
+        raise AssertionError(f"record file read again: {self}")
+
+    monkeypatch.setattr(Path, "read_text", no_reads)
+    pd.testing.assert_frame_equal(store.table(), expected)
+    assert len(store.table()) == 8
