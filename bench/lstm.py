@@ -2,7 +2,7 @@ r"""The LSTM layer: Lasagne's ``LSTMLayer`` semantics in JAX, equations included
 
 One step, gates stacked in Lasagne's order ``[ingate, forgetgate, cell, outgate]``::
 
-    z_t = (x_t · W_in + b) + h_{t-1} · W_hid          # (4H,), x·W_in + b hoisted out of the scan
+    z_t = [x_t, h_{t-1}] · [W_in; W_hid] + b          # (4H,), one matmul per step
     (grad_clipping = c > 0: the backward pass clips dL/dz_t to [-c, c], Theano's grad_clip)
     i_t = σ(z_i + W_cell_to_ingate     ⊙ c_{t-1})
     f_t = σ(z_f + W_cell_to_forgetgate ⊙ c_{t-1})
@@ -23,7 +23,7 @@ published peephole LSTM (Graves 2013, arXiv:1308.0850, eq. 7-11) and is the defa
 
 Parameter names are Lasagne's: ``W_in_to_<gate>`` (n_in, H), ``W_hid_to_<gate>`` (H, H),
 ``b_<gate>`` (H,), and ``W_cell_to_<gate>`` (H,) for the three sigmoid gates. The step does one
-fused (H, 4H) matmul; the four gate matrices are concatenated once per call, outside the scan.
+fused (n_in + H, 4H) matmul; the gate matrices are concatenated once per call, outside the scan.
 
 References: Hochreiter & Schmidhuber (1997); Gers, Schraudolph & Schmidhuber (2002) for
 peepholes; Lasagne 0.1 ``lasagne/layers/recurrent.py``.
@@ -130,14 +130,15 @@ def check_params(
     return n_in, n_hid, peepholes
 
 
-def _fused(params: Mapping[str, Array], peepholes: bool) -> tuple[Array, Array, Array, dict]:
-    """``(W_in, W_hid, b, peep)``: gate matrices concatenated in ``GATES`` order; ``peep`` maps
+def _fused(params: Mapping[str, Array], peepholes: bool) -> tuple[Array, Array, dict]:
+    """``(W, b, peep)``: ``W = [W_in; W_hid]`` (n_in + H, 4H) with the gates concatenated in
+    ``GATES`` order, so one matmul ``[x_t, h_{t-1}] · W`` forms every gate's input; ``peep`` maps
     each peephole gate to its ``W_cell_to_<gate>`` vector (empty without peepholes)."""
     w_in = jnp.concatenate([params[f"W_in_to_{g}"] for g in GATES], axis=1)
     w_hid = jnp.concatenate([params[f"W_hid_to_{g}"] for g in GATES], axis=1)
     b = jnp.concatenate([params[f"b_{g}"] for g in GATES])
     peep = {g: params[f"W_cell_to_{g}"] for g in PEEPHOLE_GATES} if peepholes else {}
-    return w_in, w_hid, b, peep
+    return jnp.concatenate([w_in, w_hid], axis=0), b, peep
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class _Cell:
 
     def __call__(self, peep: Mapping[str, Array], z: Array, c_prev: Array, h_prev: Array,
                  m: Array | None) -> tuple[Array, Array, tuple]:
-        """``(c_t, h_t, saved)`` from ``z_t = x_t·W_in + b + h_{t-1}·W_hid`` and the previous
+        """``(c_t, h_t, saved)`` from ``z_t = [x_t, h_{t-1}]·[W_in; W_hid] + b`` and the previous
         state; ``saved`` is what :meth:`backward` needs: the sigmoid gates ``i, f``, the output
         gate's ``σ(·)``, the cell pre-activation ``z_c`` and (masked only) the unmasked ``c_t``.
         A forward-only scan drops ``saved`` and XLA never computes it."""
@@ -233,57 +234,65 @@ def _shift(seq: Array) -> Array:
     return jnp.concatenate([jnp.zeros_like(seq[:1]), seq[:-1]])
 
 
-def _scan_forward(cell: _Cell, unroll: int, w_hid: Array, peep: dict, x_proj: Array,
+def _scan_forward(cell: _Cell, unroll: int, w: Array, b: Array, peep: dict, xs: Array,
                   mask: Array | None, keep_saved: bool = False) -> tuple[Array, Array, Any]:
     """Time-major ``(h, c)`` sequences from ``c_0 = h_0 = 0``, and with ``keep_saved`` every
     step's ``saved`` arrays (stacked over time) for the backward pass, else None."""
-    zeros = jnp.zeros(x_proj.shape[1:-1] + (w_hid.shape[0],), x_proj.dtype)
+    zeros = jnp.zeros(xs.shape[1:-1] + (w.shape[1] // 4,), xs.dtype)
 
     def body(carry: tuple[Array, Array], inputs: tuple) -> tuple:
         c_prev, h_prev = carry
-        xp, m = inputs
-        c, h, saved = cell(peep, xp + h_prev @ w_hid, c_prev, h_prev, m)
+        x, m = inputs
+        z = jnp.concatenate([x, h_prev], axis=-1) @ w + b
+        c, h, saved = cell(peep, z, c_prev, h_prev, m)
         return (c, h), (h, c, saved if keep_saved else None)
 
-    _, (hs, cs, saved) = jax.lax.scan(body, (zeros, zeros), (x_proj, mask), unroll=unroll)
+    _, (hs, cs, saved) = jax.lax.scan(body, (zeros, zeros), (xs, mask), unroll=unroll)
     return hs, cs, saved
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _recurrence(cell: _Cell, unroll: int, w_hid: Array, peep: dict, x_proj: Array,
+def _recurrence(cell: _Cell, unroll: int, w: Array, b: Array, peep: dict, xs: Array,
                 mask: Array | None) -> tuple[Array, Array]:
-    """The recurrent part of a layer, ``(h, c)`` time-major, with a hand-written backward pass.
+    """One layer over a time-major input ``xs`` (T, B, n_in): ``(h, c)`` time-major, with a
+    hand-written backward pass.
 
-    The forward scan also keeps, per step, the gates ``i, f, σ(·)_o`` and ``z_c``
-    (:meth:`_Cell.__call__`). Backward (backpropagation through time), for
-    t = T-1 … 0, with δh, δc flowing back from t+1::
+    Each step forms ``z_t = [x_t, h_{t-1}] · W + b`` with one matmul (``W = [W_in; W_hid]``);
+    the forward scan also keeps, per step, the gates ``i, f, σ(·)_o`` and ``z_c``
+    (:meth:`_Cell.__call__`). Backward (backpropagation through time), for t = T-1 … 0, with
+    δh, δc flowing back from t+1::
 
         (δz_t, δc_{t-1}, δh_{t-1}', δpeep_t) = _Cell.backward(∂L/∂c_t + δc, ∂L/∂h_t + δh)
         δh_{t-1} = δh_{t-1}' + δz_t · W_hidᵀ
 
     and after the loop, as single large products over all T·B rows::
 
-        ∂L/∂W_hid = Σ_t h_{t-1}ᵀ δz_t,   ∂L/∂x_proj_t = δz_t,   ∂L/∂peep = Σ_t δpeep_t
+        ∂L/∂W = Σ_t [x_t, h_{t-1}]ᵀ δz_t,  ∂L/∂b = Σ_t δz_t,  ∂L/∂x_t = δz_t · W_inᵀ,
+        ∂L/∂peep = Σ_t δpeep_t
 
-    Autodiff of the scan would accumulate ``h_{t-1}ᵀ δz_t`` inside the loop (one more small
-    matmul per step) and keep 15 per-step arrays instead of 4; on the CPU this backward made a
-    training step ≈ 18 % faster. Tests compare it with autodiff of a plain step loop (every
-    nonlinearity, both peephole orders, masks), a step-wise clipped reference and Lasagne.
+    Autodiff of the scan would accumulate ``∂L/∂W`` inside the loop (one more small matmul per
+    step) and keep 15 per-step arrays instead of 4. On the CPU the step's cost is mostly a fixed
+    price per XLA operation, so the layout is chosen for few operations per step: the input
+    enters the step's one matmul instead of a projection hoisted out of the loop (that
+    projection's large array and its transposes cost more than the wider matmul).
+    Tests compare it with autodiff of a plain step loop (every nonlinearity, both peephole
+    orders, masks), a step-wise clipped reference, NumPy and Lasagne.
     """
-    hs, cs, _ = _scan_forward(cell, unroll, w_hid, peep, x_proj, mask)
+    hs, cs, _ = _scan_forward(cell, unroll, w, b, peep, xs, mask)
     return hs, cs
 
 
-def _recurrence_fwd(cell: _Cell, unroll: int, w_hid: Array, peep: dict, x_proj: Array,
+def _recurrence_fwd(cell: _Cell, unroll: int, w: Array, b: Array, peep: dict, xs: Array,
                     mask: Array | None) -> tuple:
-    hs, cs, saved = _scan_forward(cell, unroll, w_hid, peep, x_proj, mask, True)
-    return (hs, cs), (w_hid, peep, mask, hs, cs, saved)
+    hs, cs, saved = _scan_forward(cell, unroll, w, b, peep, xs, mask, True)
+    return (hs, cs), (w, peep, xs, mask, hs, cs, saved)
 
 
 def _recurrence_bwd(cell: _Cell, unroll: int, res: tuple, cotangents: tuple) -> tuple:
-    w_hid, peep, mask, hs, cs, saved = res
+    w, peep, xs, mask, hs, cs, saved = res
     d_hs, d_cs = cotangents
-    w_hid_t = w_hid.T  # transposed once, outside the loop
+    n_in = xs.shape[-1]
+    w_hid_t = w[n_in:].T  # transposed once, outside the loop
 
     def body(carry: tuple, inputs: tuple) -> tuple:
         dh, dc, dpeep = carry
@@ -297,10 +306,13 @@ def _recurrence_bwd(cell: _Cell, unroll: int, res: tuple, cotangents: tuple) -> 
     init = (zeros, zeros, jax.tree.map(jnp.zeros_like, peep))
     (_, _, d_peep), d_zs = jax.lax.scan(body, init, (saved, cs, _shift(cs), mask, d_hs, d_cs),
                                         reverse=True, unroll=unroll)
-    h_prev = _shift(hs)
-    d_w_hid = h_prev.reshape(-1, h_prev.shape[-1]).T @ d_zs.reshape(-1, d_zs.shape[-1])
+    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (T, B, k) -> (T·B, k)
+    xh = jnp.concatenate([xs, _shift(hs)], axis=-1)
+    d_w = rows(xh).T @ rows(d_zs)
+    d_b = jnp.sum(rows(d_zs), axis=0)
+    d_xs = d_zs @ w[:n_in].T
     d_mask = None if mask is None else jnp.zeros_like(mask)
-    return d_w_hid, d_peep, d_zs, d_mask
+    return d_w, d_b, d_peep, d_xs, d_mask
 
 
 _recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
@@ -339,13 +351,11 @@ def lstm_layer(
     if peepholes is False:  # an explicit "no peepholes" ignores any W_cell_to_* given
         params = {k: v for k, v in params.items() if not k.startswith("W_cell_to_")}
     _, _, peepholes = check_params(params, n_in=x.shape[2], peepholes=peepholes)  # trace time
-    w_in, w_hid, b, peep = _fused(params, peepholes)
-    # Hoisted input projection for all steps (one large matmul), time-major for the scan.
-    x_proj = jnp.swapaxes(x @ w_in + b, 0, 1)
+    w, b, peep = _fused(params, peepholes)
     m_seq = None
     if mask is not None:
-        m_seq = jnp.swapaxes(mask, 0, 1)[..., None].astype(x_proj.dtype)
-    hs, cs = _recurrence(cell, unroll, w_hid, peep, x_proj, m_seq)
+        m_seq = jnp.swapaxes(mask, 0, 1)[..., None].astype(x.dtype)
+    hs, cs = _recurrence(cell, unroll, w, b, peep, jnp.swapaxes(x, 0, 1), m_seq)
     hs = jnp.swapaxes(hs, 0, 1)
     if return_cell:
         return hs, jnp.swapaxes(cs, 0, 1)

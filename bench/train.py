@@ -229,8 +229,9 @@ def eval_group_size(n_runs: int, x_shape: tuple[int, ...], hidden: tuple[int, ..
                     budget_bytes: float | None = None) -> int:
     """How many evaluation sequences to run at once so the activations fit the budget.
 
-    Per run, sequence and step the forward pass keeps roughly 6·H floats per layer (h, c and
-    the hoisted 4H input projection). The group size divides the number of sequences.
+    Per run, sequence and step the forward pass keeps h and c of every layer; 6·H floats per
+    layer leaves room for the step's 4H gate pre-activations and XLA's temporaries. The group
+    size divides the number of sequences.
     """
     budget_bytes = memory_budget() if budget_bytes is None else budget_bytes
     if runs_axis() == "map":  # over_runs maps the runs one at a time on each device

@@ -5,7 +5,7 @@ MSE, ``torch.optim.Adam`` with ``clip_grad_norm_(…, 1.0)``:
 
 - ``--mode custom``: :class:`PeepholeLSTM`, a hand-written Graves peephole cell stepped by a
   Python loop over time (gates in Lasagne's order ``[ingate, forgetgate, cell, outgate]``, the
-  input projection hoisted out of the loop, as the engine does);
+  input projection hoisted out of the loop, the usual eager-mode layout);
 - ``--mode fused``: one ``torch.nn.LSTM`` per layer (cuDNN on a GPU, the native fused kernel on
   a CPU). No peepholes: the speed ceiling for a standard cell, not the same equations.
 
