@@ -19,9 +19,10 @@ rate is the only thing that differs between them.
 ``vmap`` on a GPU/TPU (one wide batched matmul per step keeps the card busy: 3.2× the
 throughput of single runs on an H200); on a CPU the runs are split evenly across the CPU
 devices (one per core, see ``bench/__init__.py``; ``shard_map``) and each device runs its
-share one after the other (``lax.map``): batched small matmuls measured 25 % slower than
-that, and one device alone kept 2 cores only ~65 % busy (``BENCH_RUNS_AXIS=vmap make perf``
-compares). Either way each run's numbers are its own.
+share one after the other (``lax.map``): runs vmapped within a device measured slower than
+that on 2 cores (the per-step work is too small to gain from batching there), and one device
+alone kept 2 cores only ~65 % busy (``BENCH_RUNS_AXIS=vmap make perf`` compares). Either way
+each run's numbers are its own.
 """
 
 from __future__ import annotations
