@@ -366,13 +366,6 @@ def _load() -> float:
         return float("nan")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    from bench.store import write_atomic as write_bytes
-
-    write_bytes(path, text.encode("utf-8"))
-
-
 def run_perf(spec: PerfSpec, out: str | Path,
              log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Measure every selected contender, write ``out``, print the table last; return rows."""
@@ -422,8 +415,10 @@ def run_perf(spec: PerfSpec, out: str | Path,
         "## Settings", "",
         *settings(spec, rows, load), "",
     ])
+    from bench.store import write_atomic
+
     out = Path(out)
-    write_atomic(out, text)
+    write_atomic(out, text.encode("utf-8"))
     for g in goals:
         log(f"target: {g}")
     log(f"written: {out}")
