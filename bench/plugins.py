@@ -1,0 +1,89 @@
+"""Discovery of plugin modules: every extension point works the same way.
+
+A plugin is a plain module. The built-in ones are the files of one folder (``strategies/``,
+``bench/datasets/``, ``bench/metrics/``, ``bench/figures/``; files starting with ``_`` are
+skipped); third-party packages add theirs under an entry-point group
+(``lstm_init_bench.<kind>``). A module that fails to import or to validate is reported with its
+file and left out; the others still load. An entry point whose name clashes with a built-in is
+reported and the built-in kept.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Generic, TypeVar
+
+from bench.errors import PluginError, one_line
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Kind(Generic[T]):
+    """One extension point.
+
+    ``load(name, module, origin)`` validates a module and returns the registry's entry (raising
+    :class:`PluginError` naming ``origin`` when the module is broken). ``dashes``: the entry's
+    name is the file stem with ``-`` for ``_`` (strategies, datasets keep their stems as is).
+    """
+
+    kind: str  # "strategies", "datasets", "metrics", "figures"
+    package: str  # import path of the built-in folder, e.g. "bench.datasets"
+    load: Callable[[str, ModuleType, str], T]
+    dashes: bool = False
+
+    @property
+    def folder(self) -> Path:
+        """The built-in folder."""
+        return ROOT.joinpath(*self.package.split("."))
+
+    @property
+    def group(self) -> str:
+        """The entry-point group third-party packages register under."""
+        return f"lstm_init_bench.{self.kind}"
+
+
+def discover(kind: Kind[T]) -> tuple[dict[str, T], dict[str, str]]:
+    """Load every module of ``kind``: ``(entries by name, one-line errors by name)``."""
+    found: dict[str, T] = {}
+    errors: dict[str, str] = {}
+    for path in sorted(kind.folder.glob("*.py")):
+        if path.stem.startswith("_"):
+            continue
+        name = path.stem.replace("_", "-") if kind.dashes else path.stem
+        origin = str(path.relative_to(ROOT))
+        modname = f"{kind.package}.{path.stem}"
+        try:
+            found[name] = kind.load(name, importlib.import_module(modname), origin)
+        except PluginError as e:
+            errors[name] = str(e)
+        except Exception as e:  # SyntaxError, ImportError, anything at import time
+            sys.modules.pop(modname, None)
+            errors[name] = f"{origin}: failed to import: {type(e).__name__}: {one_line(e)}"
+    for ep in importlib.metadata.entry_points(group=kind.group):
+        origin = f"entry point {ep.value}"
+        if ep.name in found:  # keyed apart, so the built-in of that name still counts as healthy
+            errors[f"{ep.name} [entry point]"] = (
+                f"{origin}: name {ep.name!r} clashes with a built-in {kind.kind[:-1]}")
+            continue
+        try:
+            found[ep.name] = kind.load(ep.name, ep.load(), origin)
+        except PluginError as e:
+            errors[ep.name] = str(e)
+        except Exception as e:
+            errors[ep.name] = f"{origin}: failed to import: {type(e).__name__}: {one_line(e)}"
+    return found, errors
+
+
+def require(module: ModuleType, origin: str, *names: str) -> None:
+    """Raise :class:`PluginError` unless ``module`` defines every attribute in ``names``."""
+    for name in names:
+        if not hasattr(module, name):
+            raise PluginError(f"{origin}: defines no {name}")
