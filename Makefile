@@ -29,7 +29,7 @@ lint: setup
 
 ## real Theano 1.0.5 + Lasagne 0.1 in .venv-lasagne (CPU), the reference oracle
 reference:
-	bash bench/reference/setup.sh
+	bash bench/studies/oracle/setup.sh
 
 test-reference: setup reference
 	$(VENV)/bin/pytest -q tests/reference
@@ -40,12 +40,12 @@ $(VENV)/.peers: $(VENV)/.installed
 
 ## throughput: engine (vmapped LRs and one run) vs Theano+Lasagne vs PyTorch -> results/perf.md
 perf: setup $(VENV)/.peers
-	-bash bench/reference/setup.sh
+	-bash bench/studies/oracle/setup.sh
 	$(VENV)/bin/python -m bench perf --profile $(PROFILE) --out results/perf.md $(ARGS)
 
-## GPU checks on a CUDA machine: perf (seed profile) and a full seed-profile sweep
+## GPU checks on a CUDA machine: perf (large profile) and a full large-profile sweep
 perf-gpu:
-	bash bench/gpu_check.sh
+	bash bench/studies/gpu_check.sh
 
 clean:
 	rm -rf .cache results/quick results/seed results/latest

@@ -1,7 +1,10 @@
-"""Command line: ``python -m bench {list,forward,run,report,seed-repro,perf}``.
+"""Command line: ``python -m bench {list,forward,run,report,docs,lasagne-nans,perf}``.
 
 Every sub-command rejects unknown or abbreviated options (``allow_abbrev=False``), and every
-user error is one line on stderr (``error: ...``) with exit status 2 — no traceback.
+user error is one line on stderr (``error: ...``) with exit status 2 — no traceback. The library
+raises :class:`bench.errors.ConfigError` naming a setting; this module says which flag it came
+from. The studies (``perf``, ``lasagne-nans``) register their own sub-commands; the core library
+never imports them.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.config import DEFAULT_LRS
+from bench.config import DEFAULT_LRS, PROFILE_ALIASES
+from bench.errors import ConfigError, PluginError, UserError, did_you_mean
 from bench.lstm import NONLINEARITIES, PEEPHOLE_ORDERS
 
-
-class UserError(Exception):
-    """Bad input; the message is shown as one line."""
+# The flag each sweep-spec setting comes from, for error messages.
+FLAGS = {"seeds": "--seeds", "lrs": "--lrs", "datasets": "--data", "dataset": "--data",
+         "strategies": "--strategies", "max_runs": "--max-runs", "profile": "--profile",
+         "runs_axis": "--runs-axis", "steps": "--steps"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Benchmark LSTM initialisation strategies.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("list", allow_abbrev=False, help="list every strategy with summary and citation")
+    ls = sub.add_parser("list", allow_abbrev=False,
+                        help="list every strategy (summary, citation, settings) and dataset")
+    ls.set_defaults(func=cmd_list)
 
     f = sub.add_parser("forward", allow_abbrev=False,
                        help="run one LSTM layer on Lasagne-named parameters from an .npz")
@@ -48,8 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--no-peepholes", action="store_true", help="ignore/expect no W_cell_to_*")
     f.add_argument("--grad-clipping", type=float, default=0.0)
     f.add_argument("--float64", action="store_true", help="compute in float64")
+    f.set_defaults(func=cmd_forward)
     r = sub.add_parser("run", allow_abbrev=False, help="run a sweep and write its report")
-    r.add_argument("--profile", default="quick", help="quick (7-64-32-7) or seed (7-1024-128-7)")
+    r.set_defaults(func=cmd_run)
+    r.add_argument("--profile", default="quick",
+                   help="quick (7-64-32-7) or large (7-1024-128-7, the original network's sizes)")
     r.add_argument("--strategies", default="all", help="comma-separated names, or all")
     r.add_argument("--data", default="ar1", help="comma-separated datasets (ar1,ar2,ou,...)")
     r.add_argument("--lrs", default=",".join(f"{v:g}" for v in DEFAULT_LRS),
@@ -57,8 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seeds", type=int, default=3, help="seeds per learning rate")
     r.add_argument("--steps", type=int, help="training steps per run")
     r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="override any run option (see bench/config.py), repeatable")
+                   help="override a run option (see bench/config.py) or a strategy's own "
+                        "setting (STRATEGY.NAME=VALUE, e.g. chrono.t_max=64); repeatable")
     r.add_argument("--max-runs", type=int, default=64, help="runs per compiled program")
+    r.add_argument("--runs-axis", choices=("auto", "map", "vmap"), default="auto",
+                   help="how a program's runs are mapped (auto: map on a CPU, vmap on a GPU)")
     r.add_argument("--out", default="results/latest", help="results directory")
     r.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="where chunks run: this process, or Ray tasks (extra [ray])")
@@ -71,14 +84,17 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", allow_abbrev=False,
                          help="(re)write the report of a results directory")
     rep.add_argument("results", help="results directory, e.g. results/latest")
+    rep.set_defaults(func=cmd_report)
 
-    from bench import seed_repro
+    d = sub.add_parser("docs", allow_abbrev=False,
+                       help="regenerate the generated docs (docs/metrics.md) from the registries")
+    d.add_argument("--out", default="docs", help="docs folder")
+    d.set_defaults(func=cmd_docs)
 
-    seed_repro.add_parser(sub)  # "seed-repro": the user's original recipe, explained
+    from bench.studies import lasagne_nans, perf
 
-    from bench import perf
-
-    perf.add_perf_parser(sub)  # "perf": engine vs Theano+Lasagne vs PyTorch throughput
+    lasagne_nans.add_parser(sub)  # "lasagne-nans": the original network's NaNs, taken apart
+    perf.add_parser(sub)  # "perf": engine vs Theano+Lasagne vs PyTorch throughput
     return p
 
 
@@ -89,52 +105,92 @@ def _floats(flag: str, text: str) -> tuple[float, ...]:
         raise UserError(f"{flag} {text!r}: not a comma-separated list of numbers") from None
 
 
-def _override(text: str) -> tuple[str, object]:
+def _value(text: str, name: str, default: object, raw: str) -> object:
+    """``raw`` as the type of ``default``."""
+    try:
+        if isinstance(default, tuple):
+            return tuple(int(v) for v in raw.split(","))
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return raw.lower() in ("true", "1")
+        return type(default)(raw)
+    except ValueError:
+        raise UserError(f"--set {text!r}: {raw!r} is not a valid {name}") from None
+
+
+def _override(text: str) -> tuple[str, str, object]:
+    """``--set`` text → (strategy or "", option, value). A run option is checked against
+    :class:`bench.config.RunConfig`; a strategy setting (``STRATEGY.NAME``) later against the
+    strategy's ``SETTINGS``."""
     from bench.config import FIELDS, PER_RUN, RunConfig
 
     name, sep, value = text.partition("=")
-    name = name.strip().replace("-", "_")
+    name = name.strip()
     if not sep:
         raise UserError(f"--set {text!r}: expected NAME=VALUE")
+    if "." in name:
+        strategy, _, setting = name.partition(".")
+        if not strategy or not setting:
+            raise UserError(f"--set {text!r}: expected STRATEGY.NAME=VALUE")
+        return strategy, setting, value
+    name = name.replace("-", "_")
     if name in PER_RUN:
         raise UserError(f"--set {text!r}: {name} is set per run by the sweep (--profile, "
                         "--strategies, --data, --lrs, --seeds), not by --set")
     if name not in FIELDS:
-        import difflib
+        raise UserError(f"--set {text!r}: unknown option {name!r}{did_you_mean(name, FIELDS)}"
+                        " (a strategy's own setting is STRATEGY.NAME=VALUE)")
+    return "", name, _value(text, name, getattr(RunConfig(), name), value)
 
-        close = difflib.get_close_matches(name, FIELDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"--set {text!r}: unknown option {name!r}{hint}")
-    default = getattr(RunConfig(), name)
-    try:
-        if isinstance(default, tuple):
-            return name, tuple(int(v) for v in value.split(","))
-        return name, type(default)(value)
-    except ValueError:
-        raise UserError(f"--set {text!r}: {value!r} is not a valid {name}") from None
+
+def _profile(name: str) -> str:
+    """The profile's name; an old alias prints a one-line deprecation notice."""
+    if name in PROFILE_ALIASES:
+        print(f"note: profile {name!r} is deprecated; use {PROFILE_ALIASES[name]!r}",
+              file=sys.stderr)
+        return PROFILE_ALIASES[name]
+    return name
+
+
+def config_error(e: ConfigError, setting_flags: dict[str, str] | None = None) -> UserError:
+    """A library :class:`ConfigError` as a one-line :class:`UserError` naming the flag."""
+    flags = {**FLAGS, **(setting_flags or {})}
+    flag = flags.get(e.setting, "--set" if e.setting else "")
+    return UserError(f"{flag}: {e}" if flag else str(e))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bench.registry import select
     from bench.sweep import SweepSpec, run_sweep
 
-    overrides = dict(_override(t) for t in args.set)
+    overrides: dict[str, object] = {}
+    settings: dict[str, dict[str, object]] = {}
+    for text in args.set:
+        strategy, name, value = _override(text)
+        if strategy:
+            settings.setdefault(strategy, {})[name] = value
+        else:
+            overrides[name] = value
     if args.steps is not None:
         overrides["steps"] = args.steps
     spec = SweepSpec(
-        profile=args.profile,
+        profile=_profile(args.profile),
         strategies=args.strategies,
         datasets=tuple(d.strip() for d in args.data.split(",") if d.strip()),
         lrs=_floats("--lrs", args.lrs),
         seeds=args.seeds,
         overrides=overrides,
+        settings=settings,
         max_runs=args.max_runs,
+        runs_axis=args.runs_axis,
     )
     try:
         spec.validate()
-        from bench.registry import select
-
         select(spec.strategies)
-    except ValueError as e:
+    except ConfigError as e:
+        raise config_error(e) from None
+    except PluginError as e:
         raise UserError(str(e)) from None
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserError(f"--out {args.out}: exists and is not a directory")
@@ -165,8 +221,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import write_report
 
-    if not Path(args.results, "runs").is_dir():
-        raise UserError(f"{args.results}: not a results directory (no runs/ inside)")
+    root = Path(args.results)
+    if not ((root / "runs").is_dir() or (root / "runs.parquet").is_file()):
+        raise UserError(f"{args.results}: not a results directory (no runs/ or runs.parquet "
+                        "inside)")
     md, html = write_report(args.results)
     print(f"report: {md} and {html}")
     return 0
@@ -243,6 +301,7 @@ def cmd_forward(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from bench import data
     from bench.registry import describe
 
     rows = describe()
@@ -251,29 +310,33 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 1
     width = max(len(r["name"]) for r in rows)
     failed = 0
+    print("strategies:")
     for r in rows:
         if r["error"]:
             failed += 1
-            print(f"{r['name']:<{width}}  BROKEN: {r['error']}")
-        else:
-            print(f"{r['name']:<{width}}  {r['summary']}\n{'':<{width}}    [{r['citation']}]")
+            print(f"  {r['name']:<{width}}  BROKEN: {r['error']}")
+            continue
+        print(f"  {r['name']:<{width}}  {r['summary']}\n  {'':<{width}}    [{r['citation']}]")
+        if r["settings"]:
+            shown = ", ".join(f"{k}={v}" for k, v in r["settings"].items())
+            print(f"  {'':<{width}}    settings: {shown}")
+    found, errors = data.discover()
+    print("datasets:")
+    for name in sorted(found):
+        print(f"  {name:<{width}}  {found[name].summary}")
+    for name, err in sorted(errors.items()):
+        failed += 1
+        print(f"  {name:<{width}}  BROKEN: {err}")
     return 1 if failed else 0
 
 
-def cmd_seed_repro(args: argparse.Namespace) -> int:
-    from bench import seed_repro
+def cmd_docs(args: argparse.Namespace) -> int:
+    from bench.summary import write_metrics_doc
 
-    return seed_repro.cmd(args)
-
-
-def cmd_perf(args: argparse.Namespace) -> int:
-    from bench.perf import cmd_perf as run
-
-    return run(args)
-
-
-COMMANDS = {"list": cmd_list, "forward": cmd_forward, "run": cmd_run, "report": cmd_report,
-            "seed-repro": cmd_seed_repro, "perf": cmd_perf}
+    path = Path(args.out) / "metrics.md"
+    write_metrics_doc(path)
+    print(f"wrote {path}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -283,7 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse: --help (0) or a one-line usage error (2)
         return int(e.code or 0)
     try:
-        return COMMANDS[args.command](args)
+        return args.func(args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ConfigError as e:
+        print(f"error: {config_error(e)}", file=sys.stderr)
         return 2

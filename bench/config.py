@@ -3,24 +3,32 @@
 Every entry point builds its config through :func:`resolve`, which rejects unknown or misspelled
 option names (Lasagne 0.1 silently swallowed ``determistic=True`` and left dropout on; we raise).
 The resolved config is hashed to key the run's result record.
+
+A strategy's own settings (chrono's ``t_max``) are not fields of :class:`RunConfig`: they live in
+the strategy module as defaults (``SETTINGS``), are merged with the user's overrides by
+:meth:`bench.registry.Strategy.settings`, and enter the config as ``settings``, so they are part
+of the run key of that strategy's runs only.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from bench.errors import ConfigError, unknown
+
 PROFILES: dict[str, dict[str, Any]] = {
-    # 7 -> 64 -> 32 -> 7: the CPU default.
-    "quick": {"hidden": (64, 32)},  # sized so `make bench` fits ~10 min on 2 CPU cores
-    # 7 -> 1024 -> 128 -> 7: the seed's network (GPU recommended).
-    "seed": {"hidden": (1024, 128), "window": 128, "steps": 300},
+    # 7 -> 64 -> 32 -> 7: the CPU default, sized for `make bench` on a 2-core machine.
+    "quick": {"hidden": (64, 32)},
+    # 7 -> 1024 -> 128 -> 7: the original Lasagne network's sizes (GPU recommended).
+    "large": {"hidden": (1024, 128), "window": 128, "steps": 300},
 }
+# Old profile names, still accepted; the command line prints a deprecation notice for them.
+PROFILE_ALIASES: dict[str, str] = {"seed": "large"}
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 # Bumped whenever the engine's numbers change for an unchanged config (random streams, the
@@ -58,8 +66,8 @@ class RunConfig:
     train_sequences: int = 512
     eval_sequences: int = 64  # 64 × 2048 = 131 072 evaluation steps per channel
     eval_length: int = 2048
-    # strategy knobs
-    t_max: float = 256.0  # chrono's longest dependency
+    # the strategy's own settings (its module's SETTINGS merged with overrides), sorted pairs
+    settings: tuple[tuple[str, Any], ...] = ()
     # diagnostics at init
     init_length: int = 10_000
     init_sequences: int = 2
@@ -74,7 +82,12 @@ class RunConfig:
         """Plain JSON-able dict."""
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        d["settings"] = dict(self.settings)
         return d
+
+    def setting(self, name: str) -> Any:
+        """The strategy setting ``name`` (``KeyError`` if the strategy declares none)."""
+        return dict(self.settings)[name]
 
     def key(self) -> str:
         """Stable hash of the resolved config and :data:`ENGINE_VERSION`: the run's identity in
@@ -85,58 +98,61 @@ class RunConfig:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
-# Fields a sweep sets per run (from --profile, --strategies, --data, --lrs, --seeds and the
-# strategy file itself); they cannot be overrides.
-PER_RUN = ("profile", "strategy", "strategy_code", "dataset", "lr", "seed")
+# Fields a sweep sets per run (from the profile, the strategies, datasets, learning rates and
+# seeds it runs, and the strategy module itself); they cannot be overrides.
+PER_RUN = ("profile", "strategy", "strategy_code", "settings", "dataset", "lr", "seed")
 
 
-def _unknown(name: str, known: tuple[str, ...], what: str) -> ValueError:
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ValueError(f"unknown {what} {name!r}{hint}")
+def canonical_profile(name: str) -> str:
+    """The profile's current name (an old alias maps to it); unknown names raise."""
+    name = PROFILE_ALIASES.get(name, name)
+    if name not in PROFILES:
+        raise unknown("profile", name, PROFILES, setting="profile")
+    return name
 
 
 def resolve(profile: str = "quick", /, **overrides: Any) -> RunConfig:
-    """Merge ``PROFILES[profile]`` with ``overrides`` into a validated ``RunConfig``."""
-    if profile not in PROFILES:
-        raise _unknown(profile, tuple(PROFILES), "profile")
+    """Merge ``PROFILES[profile]`` with ``overrides`` into a validated ``RunConfig``.
+
+    ``settings`` may be given as a mapping (a strategy's merged settings)."""
+    profile = canonical_profile(profile)
     if "profile" in overrides:
-        raise ValueError("the profile is chosen by name (--profile), not as an override")
+        raise ConfigError("profile", "the profile is chosen by name, not as an override")
     for name in overrides:
         if name not in FIELDS:
-            raise _unknown(name, FIELDS, "option")
+            raise unknown("option", name, FIELDS, setting=name)
     merged = {**PROFILES[profile], **overrides}
     if "hidden" in merged:
         merged["hidden"] = tuple(int(h) for h in merged["hidden"])
+    if "settings" in merged:
+        merged["settings"] = tuple(sorted(dict(merged["settings"]).items()))
     cfg = RunConfig(profile=profile, **merged)
     validate(cfg)
     return cfg
 
 
 def validate(cfg: RunConfig) -> None:
-    """Raise ``ValueError`` naming the first invalid value."""
+    """Raise :class:`bench.errors.ConfigError` naming the first invalid value."""
     positive_ints = ("channels", "steps", "batch_size", "window", "train_sequences",
                      "eval_sequences", "eval_length", "init_length", "init_sequences",
                      "curve_points")
     for name in positive_ints:
         if int(getattr(cfg, name)) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+            raise ConfigError(name, f"{name} must be >= 1, got {getattr(cfg, name)}")
     if not cfg.hidden or min(cfg.hidden) < 1:
-        raise ValueError(f"hidden sizes must be >= 1, got {cfg.hidden}")
+        raise ConfigError("hidden", f"hidden sizes must be >= 1, got {cfg.hidden}")
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
-        raise ValueError(f"learning rate must be finite and > 0, got {cfg.lr}")
+        raise ConfigError("lr", f"learning rate must be finite and > 0, got {cfg.lr}")
     if not 0 <= cfg.dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
+        raise ConfigError("dropout", f"dropout must be in [0, 1), got {cfg.dropout}")
     if cfg.optimizer not in OPTIMIZERS:
-        raise _unknown(cfg.optimizer, OPTIMIZERS, "optimizer")
+        raise unknown("optimizer", cfg.optimizer, OPTIMIZERS, setting="optimizer")
     if cfg.peephole_order not in ("graves", "lasagne-0.1"):
-        raise _unknown(cfg.peephole_order, ("graves", "lasagne-0.1"), "peephole_order")
+        raise unknown("peephole_order", cfg.peephole_order, ("graves", "lasagne-0.1"))
     for name in ("clip_norm", "grad_clipping"):
         if getattr(cfg, name) < 0:
-            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+            raise ConfigError(name, f"{name} must be >= 0, got {getattr(cfg, name)}")
     if cfg.data_scale <= 0:
-        raise ValueError(f"data_scale must be > 0, got {cfg.data_scale}")
-    if cfg.t_max <= 2:
-        raise ValueError(f"t_max must be > 2, got {cfg.t_max}")
+        raise ConfigError("data_scale", f"data_scale must be > 0, got {cfg.data_scale}")
     if cfg.seed < 0:
-        raise ValueError(f"seed must be >= 0, got {cfg.seed}")
+        raise ConfigError("seed", f"seed must be >= 0, got {cfg.seed}")

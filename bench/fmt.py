@@ -40,6 +40,11 @@ def pct(v: Any, missing: str = "") -> str:
     return missing if is_missing(v) else f"{100 * float(v):.3g}%"
 
 
+def count(v: Any, missing: str = "") -> str:
+    """A whole number (``12``)."""
+    return missing if is_missing(v) else str(int(v))
+
+
 def with_iqr(median: Any, q25: Any, q75: Any, digits: int = 3) -> str:
     """``median [q25, q75]``; the median alone when a quartile is missing."""
     m = num(median, digits)

@@ -1,4 +1,4 @@
-"""The stacked network of the seed: input → dropout → LSTM → dropout → LSTM → … → LSTM(C).
+"""The stacked network: input → dropout → LSTM → dropout → LSTM → … → LSTM(C), as in Lasagne.
 
 The last layer's hidden state at time t is the prediction of x(t+1). Dropout (Lasagne's
 ``DropoutLayer``: keep with probability 1-p, rescale by 1/(1-p)) precedes every LSTM layer and
@@ -22,9 +22,8 @@ def dropout(key: Array, x: Array, p: float) -> Array:
     """Inverted dropout: zero with probability p, scale the rest by 1/(1-p).
 
     The mask comes from JAX's Threefry with ``threefry_partitionable(False)``, fixed here rather
-    than left to the global setting so a key always gives the same mask: that layout hashes two
-    mask entries per Threefry evaluation instead of one, which made mask generation 2.3× faster
-    on the CPU (it was ~10 % of a quick-profile training step).
+    than left to the global setting so a key always gives the same mask; that layout also hashes
+    two mask entries per Threefry evaluation instead of one, which is cheaper on the CPU.
     """
     with jax.threefry_partitionable(False):
         keep = jax.random.bernoulli(key, 1.0 - p, x.shape)

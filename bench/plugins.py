@@ -41,8 +41,9 @@ class Kind(Generic[T]):
 
     @property
     def folder(self) -> Path:
-        """The built-in folder."""
-        return ROOT.joinpath(*self.package.split("."))
+        """The built-in folder: where the package's modules are imported from (its
+        ``__path__``, so a test can point the package at another folder)."""
+        return Path(list(importlib.import_module(self.package).__path__)[0])
 
     @property
     def group(self) -> str:
@@ -58,7 +59,7 @@ def discover(kind: Kind[T]) -> tuple[dict[str, T], dict[str, str]]:
         if path.stem.startswith("_"):
             continue
         name = path.stem.replace("_", "-") if kind.dashes else path.stem
-        origin = str(path.relative_to(ROOT))
+        origin = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
         modname = f"{kind.package}.{path.stem}"
         try:
             found[name] = kind.load(name, importlib.import_module(modname), origin)

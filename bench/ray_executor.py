@@ -1,6 +1,6 @@
 """Run a sweep's jobs as Ray tasks (``python -m bench run --executor ray [--address ADDR]``).
 
-Each job — one fixed chunk of one strategy × dataset grid, trained as one vmapped program — is
+Each job — one fixed chunk of one strategy × dataset grid, trained as one compiled program — is
 one Ray task running :func:`bench.sweep.execute`. Records come back to the driver, which writes
 them to the same atomic, resumable store as the local executor, so the report cannot tell which
 executor ran. With ``--address`` the tasks go to an existing cluster; the ``bench`` and
@@ -29,15 +29,17 @@ def ray_executor(jobs: Sequence[Job], *, address: str | None = None, num_cpus: i
         return
     if not ray.is_initialized():
         root = Path(__file__).resolve().parent.parent
-        # one JAX CPU device per CPU a task holds (bench/__init__.py would take every core)
+        # one JAX CPU device per CPU a task holds (bench.devices would give it every core)
         env = {"env_vars": {"XLA_PYTHON_CLIENT_PREALLOCATE": "false",
                             "JAX_NUM_CPU_DEVICES": str(max(1, int(cpus_per_task))),
                             "JAX_COMPILATION_CACHE_DIR":
                                 os.environ.get("JAX_COMPILATION_CACHE_DIR", "")}}
         if address:  # a remote cluster: ship our packages with the tasks
             env["py_modules"] = [str(root / "bench"), str(root / "strategies")]
+        local = {} if address else {"_node_ip_address": "127.0.0.1"}  # loopback only
         ray.init(address=address, num_cpus=None if address else num_cpus, runtime_env=env,
-                 include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+                 include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                 **local)
     task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task)(execute)
     pending = {task.remote(job): job for job in jobs}
     while pending:

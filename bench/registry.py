@@ -1,4 +1,6 @@
-"""Strategy discovery: every module in ``strategies/`` plus third-party entry points.
+"""Strategies: every module in ``strategies/`` plus the entry-point group
+``lstm_init_bench.strategies`` (discovered by :mod:`bench.plugins`, like datasets, metrics and
+figures).
 
 A strategy is a plain module (file name = strategy name with ``_`` for ``-``) holding:
 
@@ -6,21 +8,23 @@ A strategy is a plain module (file name = strategy name with ``_`` for ``-``) ho
 - ``CITATION: str``;
 - ``init_params(key, sizes, config, data) -> list[dict[str, Array]]``: Lasagne-named parameters
   for each layer of a stack of sizes ``(C, H1, ..., C)``; ``config`` is the run's
-  :class:`bench.config.RunConfig`; ``data`` a float32 (batch, time, C) batch of training windows
-  for data-dependent strategies. Leaving out ``W_cell_to_*`` builds a layer without peepholes;
-- optionally ``nonlinearities(config) -> (cell_nonlinearity, nonlinearity)``; default tanh, tanh.
+  :class:`bench.config.RunConfig` (the strategy's own settings: ``config.setting(name)``);
+  ``data`` a float32 (batch, time, C) batch of training windows for data-dependent strategies.
+  Leaving out ``W_cell_to_*`` builds a layer without peepholes;
+- optionally ``NONLINEARITIES = {"nonlinearity": ..., "cell_nonlinearity": ...}`` (Lasagne's
+  keyword names; each defaults to tanh);
+- optionally ``SETTINGS = {name: default}``: the strategy's own settings. They are merged with
+  the user's overrides into the run's config and are part of its run key;
+  ``check_settings(settings)`` may raise ``ValueError`` for a bad value.
 
-Third-party packages register modules under the entry-point group ``lstm_init_bench.strategies``.
 A module that fails to import is reported with its file and left out; the others still load.
 """
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import hashlib
-import importlib
-import importlib.metadata
-import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -30,14 +34,13 @@ import jax
 import numpy as np
 
 from bench.config import RunConfig
+from bench.errors import ConfigError, PluginError, did_you_mean
 from bench.lstm import check_params, get_nonlinearity
+from bench.plugins import Kind
+from bench.plugins import discover as _discover
 
-ENTRY_POINT_GROUP = "lstm_init_bench.strategies"
-STRATEGY_DIR = Path(__file__).resolve().parent.parent / "strategies"
-
-
-class StrategyError(Exception):
-    """A strategy module is broken; the message names its file and the problem in one line."""
+StrategyError = PluginError  # a broken strategy module; the message names its file
+NONLINEARITY_KEYS = ("nonlinearity", "cell_nonlinearity")
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,13 @@ class Strategy:
 
     name: str
     module: ModuleType
+    origin: str = ""
 
     @property
     def path(self) -> str:
-        """The module's file, for error messages."""
+        """The module's file (or entry point), for error messages."""
+        if self.origin:
+            return self.origin
         f = getattr(self.module, "__file__", None) or self.module.__name__
         try:
             return str(Path(f).resolve().relative_to(Path.cwd()))
@@ -68,29 +74,69 @@ class Strategy:
     @property
     def summary(self) -> str:
         """First line of the module docstring."""
-        return (self.module.__doc__ or "").strip().splitlines()[0] if self.module.__doc__ else ""
+        doc = (self.module.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
 
     @property
     def citation(self) -> str:
         """The module's ``CITATION``."""
         return str(getattr(self.module, "CITATION", ""))
 
-    def nonlinearities(self, config: RunConfig) -> tuple[str, str]:
-        """(cell_nonlinearity, nonlinearity) for every layer."""
-        fn = getattr(self.module, "nonlinearities", None)
-        pair = ("tanh", "tanh") if fn is None else tuple(fn(config))
-        try:
-            for name in pair:
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The module's own settings and their defaults (``SETTINGS``)."""
+        return dict(getattr(self.module, "SETTINGS", {}))
+
+    def settings(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The module's ``SETTINGS`` merged with ``overrides`` (each cast to its default's
+        type); an unknown or bad setting raises :class:`bench.errors.ConfigError`."""
+        merged = self.defaults
+        for name, value in (overrides or {}).items():
+            if name not in merged:
+                known = ", ".join(merged) or "none"
+                raise ConfigError(f"{self.name}.{name}",
+                                  f"strategy {self.name!r} has no setting {name!r}"
+                                  f"{did_you_mean(name, merged)} (its settings: {known})")
+            default = merged[name]
+            try:
+                merged[name] = value if isinstance(value, type(default)) else type(default)(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{self.name}.{name}", f"strategy {self.name!r}: {value!r} "
+                                  f"is not a valid {name}") from None
+        check = getattr(self.module, "check_settings", None)
+        if check is not None:
+            try:
+                check(dict(merged))
+            except ValueError as e:
+                raise ConfigError(f"{self.name}.{next(iter(overrides or merged), '')}",
+                                  f"strategy {self.name!r}: {e}") from None
+        return merged
+
+    def nonlinearities(self) -> dict[str, str]:
+        """``{"nonlinearity": ..., "cell_nonlinearity": ...}`` for every layer (default tanh)."""
+        given = dict(getattr(self.module, "NONLINEARITIES", {}))
+        extra = set(given) - set(NONLINEARITY_KEYS)
+        if extra:
+            raise StrategyError(f"{self.path}: NONLINEARITIES has unknown key "
+                                f"{sorted(extra)[0]!r} (expected {', '.join(NONLINEARITY_KEYS)})")
+        out = {k: str(given.get(k, "tanh")) for k in NONLINEARITY_KEYS}
+        for name in out.values():
+            try:
                 get_nonlinearity(name)
-        except ValueError as e:
-            raise StrategyError(f"{self.path}: nonlinearities(): {e}") from None
-        return pair  # type: ignore[return-value]
+            except ValueError as e:
+                raise StrategyError(f"{self.path}: NONLINEARITIES: {e}") from None
+        return out
 
     def init_params(
         self, key: jax.Array, config: RunConfig, data: np.ndarray | None = None
     ) -> list[dict[str, jax.Array]]:
-        """Build and validate the stack's initial parameters."""
+        """Build and validate the stack's initial parameters. A config without settings gets
+        the strategy's defaults (``SETTINGS``)."""
         sizes = config.sizes
+        missing = {k: v for k, v in self.defaults.items() if k not in dict(config.settings)}
+        if missing:
+            config = dataclasses.replace(config, settings=tuple(sorted(
+                {**dict(config.settings), **missing}.items())))
         try:
             params = self.module.init_params(key, sizes, config, data)
         except Exception as e:  # a strategy's own bug: name the file, keep one line
@@ -113,48 +159,22 @@ class Strategy:
                 for layer in params]
 
 
-def _from_module(name: str, module: ModuleType, origin: str) -> Strategy:
+def _load(name: str, module: ModuleType, origin: str) -> Strategy:
     if not callable(getattr(module, "init_params", None)):
         raise StrategyError(f"{origin}: no init_params(key, sizes, config, data) function")
-    return Strategy(name=name, module=module)
+    strategy = Strategy(name=name, module=module, origin=origin)
+    strategy.nonlinearities()  # a bad NONLINEARITIES marks the module as broken at discovery
+    if not isinstance(getattr(module, "SETTINGS", {}), Mapping):
+        raise StrategyError(f"{origin}: SETTINGS must be a dict of name: default")
+    return strategy
+
+
+KIND: Kind[Strategy] = Kind("strategies", "strategies", _load, dashes=True)
 
 
 def discover() -> tuple[dict[str, Strategy], dict[str, str]]:
     """Load every strategy; return ``(strategies by name, errors by name)``."""
-    found: dict[str, Strategy] = {}
-    errors: dict[str, str] = {}
-    for path in sorted(STRATEGY_DIR.glob("*.py")):
-        if path.stem.startswith("_"):
-            continue
-        name = path.stem.replace("_", "-")
-        origin = f"strategies/{path.name}"
-        try:
-            module = importlib.import_module(f"strategies.{path.stem}")
-            found[name] = _from_module(name, module, origin)
-        except StrategyError as e:
-            errors[name] = str(e)
-        except BaseException as e:  # SyntaxError, ImportError, anything at import time
-            if isinstance(e, KeyboardInterrupt):
-                raise
-            sys.modules.pop(f"strategies.{path.stem}", None)
-            errors[name] = f"{origin}: failed to import: {type(e).__name__}: {_one_line(e)}"
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in found:  # keyed apart, so the built-in of that name still counts as healthy
-            errors[f"{ep.name} [entry point]"] = (
-                f"entry point {ep.value}: name {ep.name!r} clashes with a built-in strategy")
-            continue
-        try:
-            found[ep.name] = _from_module(ep.name, ep.load(), f"entry point {ep.value}")
-        except StrategyError as e:
-            errors[ep.name] = str(e)
-        except Exception as e:
-            errors[ep.name] = f"entry point {ep.value}: failed to import: {_one_line(e)}"
-    return found, errors
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+    return _discover(KIND)
 
 
 def get_strategy(name: str) -> Strategy:
@@ -164,11 +184,13 @@ def get_strategy(name: str) -> Strategy:
         return found[name]
     if name in errors:
         raise StrategyError(errors[name])
-    raise ValueError(f"unknown strategy {name!r}; see `python -m bench list`")
+    raise ConfigError("strategies", f"unknown strategy {name!r}"
+                      f"{did_you_mean(name, list(found) + list(errors))}")
 
 
 def select(names: str | list[str]) -> tuple[list[Strategy], dict[str, str]]:
-    """Strategies by comma-separated names (or ``all``); unknown names raise ``ValueError``."""
+    """Strategies by comma-separated names (or ``all``); unknown names raise
+    :class:`bench.errors.ConfigError`. Returns the healthy ones and the broken ones' errors."""
     found, errors = discover()
     wanted = names.split(",") if isinstance(names, str) else list(names)
     wanted = [n.strip() for n in wanted if n.strip()]
@@ -181,16 +203,16 @@ def select(names: str | list[str]) -> tuple[list[Strategy], dict[str, str]]:
         elif n in errors:
             failed[n] = errors[n]
         else:
-            close = difflib.get_close_matches(n, list(found) + list(errors), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown strategy {n!r}{hint}; see `python -m bench list`")
+            raise ConfigError("strategies", f"unknown strategy {n!r}"
+                              f"{did_you_mean(n, list(found) + list(errors))}")
     return chosen, failed
 
 
 def describe() -> list[dict[str, Any]]:
     """Rows for ``python -m bench list``."""
     found, errors = discover()
-    rows = [{"name": s.name, "summary": s.summary, "citation": s.citation, "error": ""}
-            for s in found.values()]
-    rows += [{"name": n, "summary": "", "citation": "", "error": e} for n, e in errors.items()]
+    rows = [{"name": s.name, "summary": s.summary, "citation": s.citation, "error": "",
+             "settings": s.defaults} for s in found.values()]
+    rows += [{"name": n, "summary": "", "citation": "", "error": e, "settings": {}}
+             for n, e in errors.items()]
     return sorted(rows, key=lambda r: r["name"])

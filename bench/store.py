@@ -1,9 +1,11 @@
-"""Result store: one JSON record per run, keyed by the hash of its resolved config.
+"""Result store: one JSON record per run (:class:`bench.record.RunRecord`), keyed by the hash of
+its resolved config.
 
 ``results/NAME/runs/<key>.json`` is written atomically (temporary file, fsync, rename), so a
 kill -9 leaves either the whole record or none; a rerun skips keys that hold a valid record. A
-record that does not parse or lacks fields is reported, moved aside and recomputed.
-``results/NAME/runs.parquet`` is the table of every run (``pandas.read_parquet``).
+record that does not parse or does not fit the schema is reported, moved aside and recomputed.
+``results/NAME/runs.parquet`` is the table of every run (``pandas.read_parquet``). All JSON is
+strict (``null``, never ``NaN``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-REQUIRED = ("key", "strategy", "dataset", "lr", "seed", "config", "eval_mse", "diverged")
+from bench.record import RunRecord, dumps
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -36,8 +38,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def write_json(path: Path, obj: Any) -> bytes:
-    """Atomic, pretty JSON (NaN/inf allowed, as JSON's common extension); returns the bytes."""
-    data = json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
+    """Atomic, pretty, strict JSON (non-finite numbers as ``null``); returns the bytes."""
+    data = dumps(obj)
     write_atomic(path, data)
     return data
 
@@ -48,13 +50,13 @@ class Store:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
-            raise ValueError(f"--out {self.root}: exists and is not a directory")
+            raise NotADirectoryError(f"{self.root}: exists and is not a directory")
         self.runs = self.root / "runs"
         self.corrupt: list[str] = []
         # records this process has read or written, as read back from JSON: a sweep rewrites
         # runs.parquet after every chunk without parsing every record file again. A key's
         # record is a function of the key, so another writer cannot make an entry stale.
-        self._cache: dict[str, dict[str, Any]] = {}
+        self._cache: dict[str, RunRecord] = {}
         # temporary files of writes interrupted by a kill; the records they were for are redone
         for stale in self.runs.glob(".*.tmp") if self.runs.is_dir() else ():
             stale.unlink(missing_ok=True)
@@ -62,7 +64,7 @@ class Store:
     def _path(self, key: str) -> Path:
         return self.runs / f"{key}.json"
 
-    def load(self, key: str, quarantine: bool = True) -> dict[str, Any] | None:
+    def load(self, key: str, quarantine: bool = True) -> RunRecord | None:
         """The valid record for ``key``, or None (missing or corrupt). A corrupt record is
         remembered in ``self.corrupt`` and, with ``quarantine``, moved aside (``.corrupt``)."""
         path = self._path(key)
@@ -71,12 +73,9 @@ class Store:
         if key in self._cache:
             return self._cache[key]
         try:
-            record = json.loads(path.read_text())
-            if not isinstance(record, dict) or record.get("key") != key:
+            record = RunRecord.from_json(json.loads(path.read_text()))
+            if record.key != key:
                 raise ValueError("wrong key")
-            missing = [f for f in REQUIRED if f not in record]
-            if missing:
-                raise ValueError(f"missing field {missing[0]!r}")
             self._cache[key] = record
             return record
         except (ValueError, OSError) as e:
@@ -89,11 +88,12 @@ class Store:
         """True when a valid record exists."""
         return self.load(key) is not None
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: RunRecord) -> None:
         """Store one finished run."""
-        self._cache[record["key"]] = json.loads(write_json(self._path(record["key"]), record))
+        data = write_json(self._path(record.key), record.to_json())
+        self._cache[record.key] = RunRecord.from_json(json.loads(data))
 
-    def records(self, quarantine: bool = False) -> list[dict[str, Any]]:
+    def records(self, quarantine: bool = False) -> list[RunRecord]:
         """Every valid record (read-only unless ``quarantine``)."""
         if not self.runs.is_dir():
             return []
@@ -102,13 +102,7 @@ class Store:
 
     def table(self) -> pd.DataFrame:
         """One row per run; nested lists stay as list cells; config fields are prefixed."""
-        rows = []
-        for r in self.records():
-            row = {k: v for k, v in r.items() if k != "config"}
-            row.update({f"cfg.{k}": v for k, v in r["config"].items()
-                        if k not in ("strategy", "dataset", "lr", "seed", "profile")})
-            rows.append(row)
-        df = pd.DataFrame(rows)
+        df = pd.DataFrame([r.row() for r in self.records()])
         if not df.empty:
             df = df.sort_values(["dataset", "strategy", "lr", "seed"]).reset_index(drop=True)
         return df

@@ -4,16 +4,20 @@ Follow one sweep: :func:`run_sweep` validates the spec, :func:`plan` cuts each s
 dataset grid into a fixed partition of chunks of at most ``max_runs`` runs and keeps the chunks
 with a missing record, an executor (:func:`local_executor`, or :mod:`bench.ray_executor`) runs
 each chunk with :func:`execute` → :func:`run_chunk` (one compiled program, :mod:`bench.train`),
-and every record is written to the store (:mod:`bench.store`) as its chunk finishes. The data
-are drawn once per dataset with fixed seeds (they are part of the benchmark); the run seed
-varies initialisation, batch order and dropout. A broken strategy is recorded in
-``failures.json`` and the sweep goes on.
+and every record (:class:`bench.record.RunRecord`, tagged with the spec's ``sweep_id``) is written
+to the store (:mod:`bench.store`) as its chunk finishes; :mod:`bench.report` then reads the
+records of that sweep id. The data are drawn once per dataset with fixed seeds (they are part of
+the benchmark); the run seed varies initialisation, batch order and dropout. A broken strategy is
+recorded in ``failures.json`` and the sweep goes on.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
+import os
 import platform
 import subprocess
 import sys
@@ -30,10 +34,11 @@ from tqdm import tqdm
 
 from bench import data as datasets
 from bench import train
-from bench.config import DEFAULT_LRS, PER_RUN, RunConfig, resolve
-from bench.registry import Strategy, StrategyError, get_strategy, select
+from bench.config import DEFAULT_LRS, ENGINE_VERSION, PER_RUN, RunConfig, canonical_profile, resolve
+from bench.errors import ConfigError, PluginError, one_line
+from bench.record import RunRecord
+from bench.registry import Strategy, get_strategy, select
 from bench.store import Store, write_json
-from bench.summary import ratios
 
 # Fixed data seeds: every run of a dataset sees the same training pool and evaluation data.
 TRAIN_DATA_SEED, EVAL_DATA_SEED, INIT_DATA_SEED = 10_000, 20_000, 30_000
@@ -42,7 +47,13 @@ PROGRESS_EVERY = 25  # training steps per compiled call (tqdm update granularity
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What to run; ``overrides`` are :class:`RunConfig` fields applied to every run."""
+    """What to run.
+
+    ``overrides`` are :class:`RunConfig` fields applied to every run; ``settings`` maps a
+    strategy name to overrides of that strategy's own settings (``{"chrono": {"t_max": 64}}``);
+    ``runs_axis`` is how a chunk's runs are mapped (``auto``, ``map`` or ``vmap``, see
+    :mod:`bench.train`): it changes speed, not the numbers beyond float rounding.
+    """
 
     profile: str = "quick"
     strategies: str = "all"
@@ -50,39 +61,64 @@ class SweepSpec:
     lrs: tuple[float, ...] = DEFAULT_LRS
     seeds: int = 3
     overrides: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_runs: int = 64
+    runs_axis: str = "auto"
 
-    def configs(self, strategy: str, dataset: str, code: str = "") -> list[RunConfig]:
-        """Resolved configs of one strategy × dataset, LR-major (``code``: the strategy
-        module's source hash, :attr:`bench.registry.Strategy.code_hash`)."""
-        return [resolve(self.profile, strategy=strategy, strategy_code=code, dataset=dataset,
-                        lr=lr, seed=s, **self.overrides)
+    @property
+    def sweep_id(self) -> str:
+        """Identity of the protocol every run of this sweep shares (profile, overrides, strategy
+        settings, engine version). Records carry it, so a report selects a sweep's records by
+        it; sweeps that differ only in strategies, datasets, LRs or seeds share it, and their
+        common runs are computed once."""
+        blob = json.dumps({"profile": canonical_profile(self.profile),
+                           "overrides": self.overrides, "settings": self.settings,
+                           "engine": ENGINE_VERSION}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def configs(self, strategy: Strategy, dataset: str) -> list[RunConfig]:
+        """Resolved configs of one strategy × dataset, LR-major."""
+        settings = strategy.settings(self.settings.get(strategy.name))
+        return [resolve(self.profile, strategy=strategy.name, strategy_code=strategy.code_hash,
+                        settings=settings, dataset=dataset, lr=lr, seed=s, **self.overrides)
                 for lr in self.lrs for s in range(self.seeds)]
 
     def validate(self) -> None:
-        """Raise ``ValueError`` on the first bad value, before anything runs."""
+        """Raise :class:`bench.errors.ConfigError` on the first bad value, before anything
+        runs (its ``setting`` names the spec field: seeds, lrs, datasets, ...)."""
         if self.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
+            raise ConfigError("seeds", f"seeds must be >= 1, got {self.seeds}")
         if not self.lrs:
-            raise ValueError("--lrs is empty")
+            raise ConfigError("lrs", "no learning rate given")
         for lr in self.lrs:
             if not (lr > 0 and math.isfinite(lr)):
-                raise ValueError(f"--lrs: learning rate must be finite and > 0, got {lr}")
+                raise ConfigError("lrs", f"learning rate must be finite and > 0, got {lr}")
         if not self.datasets:
-            raise ValueError("--data is empty")
+            raise ConfigError("datasets", "no dataset given")
         if not [n for n in self.strategies.split(",") if n.strip()]:
-            raise ValueError("--strategies is empty")
+            raise ConfigError("strategies", "no strategy given")
         per_run = set(PER_RUN) & set(self.overrides)
         if per_run:
-            raise ValueError(f"{sorted(per_run)[0]} is set per run by the sweep, not as an "
-                             "override")
+            name = sorted(per_run)[0]
+            raise ConfigError(name, f"{name} is set per run by the sweep, not as an override")
+        known = datasets.names()
         for d in self.datasets:
-            if d not in datasets.DATASETS:
-                raise ValueError(f"--data: unknown dataset {d!r}; choose from "
-                                 f"{', '.join(datasets.DATASETS)}")
+            if d not in known:
+                raise ConfigError("datasets", f"unknown dataset {d!r}; choose from "
+                                  f"{', '.join(known)}")
         if self.max_runs < 1:
-            raise ValueError(f"--max-runs must be >= 1, got {self.max_runs}")
+            raise ConfigError("max_runs", f"max_runs must be >= 1, got {self.max_runs}")
+        try:
+            train.check_runs_axis(self.runs_axis)
+        except ValueError as e:
+            raise ConfigError("runs_axis", str(e)) from None
         resolve(self.profile, **self.overrides)  # unknown profile or option names raise here
+        for name, overrides in self.settings.items():
+            try:
+                strategy = get_strategy(name)
+            except ConfigError as e:
+                raise ConfigError(f"{name}.settings", f"strategy settings: {e}") from None
+            strategy.settings(overrides)  # an unknown or bad setting raises here
 
 
 @dataclass
@@ -98,8 +134,9 @@ class DataBundle:
     @classmethod
     def build(cls, cfg: RunConfig) -> DataBundle:
         """Draw the data ``cfg`` asks for."""
-        gen = lambda n, t, s: datasets.generate(cfg.dataset, n, t, cfg.channels, s,  # noqa: E731
-                                                cfg.data_scale)
+        def gen(n: int, t: int, s: int) -> np.ndarray:
+            return datasets.generate(cfg.dataset, n, t, cfg.channels, s, cfg.data_scale)
+
         eval_x = gen(cfg.eval_sequences, cfg.eval_length, EVAL_DATA_SEED)
         return cls(
             pool=gen(cfg.train_sequences, 4 * cfg.window + 1, TRAIN_DATA_SEED),
@@ -129,17 +166,16 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
         "device_count": jax.device_count(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
         "git_commit": commit,
     }
 
 
 def _describe_failure(strategy: str, e: BaseException) -> str:
     """One line: the strategy's file and the problem."""
-    if isinstance(e, StrategyError):
+    if isinstance(e, PluginError):
         return str(e)
-    text = (str(e).strip().splitlines() or [""])[0]
-    return f"{strategy}: {type(e).__name__}: {text}"
+    return f"{strategy}: {type(e).__name__}: {one_line(e)}"
 
 
 def _thin(curve: np.ndarray, points: int) -> list[float]:
@@ -149,33 +185,56 @@ def _thin(curve: np.ndarray, points: int) -> list[float]:
     return [float(v) for v in np.mean(blocks, axis=1)]
 
 
-def run_chunk(strategy: Strategy, configs: Sequence[RunConfig], bundle: DataBundle,
-              progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-    """Train ``configs`` (same strategy, dataset and recipe) together; return their records."""
+@dataclass(frozen=True)
+class Job:
+    """The unit of execution: one fixed chunk of one strategy × dataset grid, one program."""
+
+    strategy: str
+    configs: tuple[RunConfig, ...]
+    sweep_id: str = ""
+    runs_axis: str = "auto"
+
+    @property
+    def label(self) -> str:
+        """``strategy/dataset`` for progress bars and logs."""
+        return f"{self.strategy}/{self.configs[0].dataset}"
+
+
+def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
+              progress: Callable[[int], None] | None = None) -> list[RunRecord]:
+    """Train the job's runs (same strategy, dataset and recipe) together; return their records."""
     t0 = time.perf_counter()
+    configs = job.configs
     cfg0 = configs[0]
-    arch, recipe = train.arch_for(strategy, cfg0), train.Recipe.of(cfg0)
+    axis = train.check_runs_axis(job.runs_axis)
+    arch = train.Arch.of(cfg0, **strategy.nonlinearities())
+    recipe = train.Recipe.of(cfg0)
     data_batch = bundle.pool[: cfg0.batch_size, : cfg0.window]
-    state, per_seed = train.initial_state(strategy, configs, data_batch)
+    per_seed: dict[int, Any] = {}
+    for cfg in configs:
+        if cfg.seed not in per_seed:
+            per_seed[cfg.seed] = strategy.init_params(jax.random.PRNGKey(cfg.seed), cfg,
+                                                      data_batch)
+    state = train.initial_state(per_seed, configs)
     seeds = sorted(per_seed)
     seed_params = jax.tree.map(lambda *xs: jnp.stack(xs), *[per_seed[s] for s in seeds])
     diag = jax.device_get(train.init_diagnostics(seed_params, jnp.asarray(bundle.init_x),
-                                                 arch=arch))
+                                                 arch=arch, axis=axis))
     eval_x = jnp.asarray(bundle.eval_x)
-    group = train.eval_group_size(len(configs), eval_x.shape, cfg0.hidden)
-    mse_init = np.asarray(train.eval_mse(seed_params, eval_x, arch=arch, group=group))
+    group = train.eval_group_size(len(configs), eval_x.shape, cfg0.hidden, axis)
+    mse_init = np.asarray(train.eval_mse(seed_params, eval_x, arch=arch, group=group, axis=axis))
     pool = jnp.asarray(bundle.pool)
     losses, done = [], 0
     while done < cfg0.steps:
         n = min(PROGRESS_EVERY, cfg0.steps - done)
         state, loss = train.train_steps(state, pool, jnp.int32(done), arch=arch, recipe=recipe,
-                                        n_steps=n)
+                                        n_steps=n, axis=axis)
         losses.append(np.asarray(loss))
         done += n
         if progress:
             progress(n)
     loss = np.concatenate(losses, axis=1)
-    mse = np.asarray(train.eval_mse(state["params"], eval_x, arch=arch, group=group))
+    mse = np.asarray(train.eval_mse(state["params"], eval_x, arch=arch, group=group, axis=axis))
     diverged = np.asarray(state["diverged"])
     div_step = np.asarray(state["diverged_step"])
     wall = time.perf_counter() - t0
@@ -186,50 +245,22 @@ def run_chunk(strategy: Strategy, configs: Sequence[RunConfig], bundle: DataBund
         curve = loss[i].copy()
         if diverged[i]:
             curve[div_step[i]:] = np.nan
-        m, m0 = float(mse[i]), float(mse_init[si])
-        ratio, gap = ratios(m, fl["bayes"], fl["persistence"])
-        records.append({
-            "key": cfg.key(),
-            "strategy": cfg.strategy,
-            "dataset": cfg.dataset,
-            "profile": cfg.profile,
-            "lr": cfg.lr,
-            "seed": cfg.seed,
-            "config": cfg.to_dict(),
-            "init_nonfinite_frac": [float(v) for v in diag["nonfinite_frac"][si]],
-            "init_first_nonfinite": [int(v) for v in diag["first_nonfinite"][si]],
-            "init_max_h": [float(v) for v in diag["max_h"][si]],
-            "init_max_c": [float(v) for v in diag["max_c"][si]],
-            "init_h_trace": [[float(v) for v in layer] for layer in diag["h_trace"][si]],
-            "loss_curve": _thin(curve, cfg.curve_points),
-            "diverged": bool(diverged[i]),
-            "diverged_step": int(div_step[i]),
-            "eval_mse_init": m0,
-            "eval_mse": m,
-            "variance": fl["variance"],
-            "eval_variance": bundle.eval_variance,
-            "bayes_mse": fl["bayes"],
-            "persistence_mse": fl["persistence"],
-            "ratio_bayes": ratio,
-            "ratio_persistence": m / fl["persistence"],
-            "gap_closed": gap,
-            "chunk_wall_s": wall,
-            "chunk_runs": len(configs),
-        })
+        records.append(RunRecord(
+            key=cfg.key(), sweep_id=job.sweep_id, strategy=cfg.strategy, dataset=cfg.dataset,
+            profile=cfg.profile, lr=cfg.lr, seed=cfg.seed, config=cfg.to_dict(),
+            init_nonfinite_frac=[float(v) for v in diag["nonfinite_frac"][si]],
+            init_first_nonfinite=[int(v) for v in diag["first_nonfinite"][si]],
+            init_max_h=[float(v) for v in diag["max_h"][si]],
+            init_max_c=[float(v) for v in diag["max_c"][si]],
+            init_h_trace=[[float(v) for v in layer] for layer in diag["h_trace"][si]],
+            loss_curve=_thin(curve, cfg.curve_points),
+            diverged=bool(diverged[i]), diverged_step=int(div_step[i]),
+            eval_mse_init=float(mse_init[si]), eval_mse=float(mse[i]),
+            variance=fl["variance"], eval_variance=bundle.eval_variance,
+            bayes_mse=fl["bayes"], persistence_mse=fl["persistence"],
+            chunk_wall_s=wall, chunk_runs=len(configs),
+        ))
     return records
-
-
-@dataclass(frozen=True)
-class Job:
-    """The unit of execution: one fixed chunk of one strategy × dataset grid, one program."""
-
-    strategy: str
-    configs: tuple[RunConfig, ...]
-
-    @property
-    def label(self) -> str:
-        """``strategy/dataset`` for progress bars and logs."""
-        return f"{self.strategy}/{self.configs[0].dataset}"
 
 
 def plan(spec: SweepSpec, strategies: Sequence[Strategy], store: Store) -> tuple[list[Job], int]:
@@ -242,13 +273,13 @@ def plan(spec: SweepSpec, strategies: Sequence[Strategy], store: Store) -> tuple
     jobs, done = [], 0
     for dataset in spec.datasets:
         for strategy in strategies:
-            configs = spec.configs(strategy.name, dataset, strategy.code_hash)
+            configs = spec.configs(strategy, dataset)
             for i in range(0, len(configs), spec.max_runs):
                 chunk = tuple(configs[i: i + spec.max_runs])
                 if all(store.has(c.key()) for c in chunk):
                     done += len(chunk)
                 else:
-                    jobs.append(Job(strategy.name, chunk))
+                    jobs.append(Job(strategy.name, chunk, spec.sweep_id, spec.runs_axis))
     return jobs, done
 
 
@@ -264,13 +295,13 @@ def data_bundle(cfg: RunConfig) -> DataBundle:
     return _bundle(resolve("quick", **{f: getattr(cfg, f) for f in fields}))
 
 
-def execute(job: Job, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+def execute(job: Job, progress: Callable[[int], None] | None = None) -> list[RunRecord]:
     """Run one job anywhere (this process, or a Ray worker); return its records."""
     strategy = get_strategy(job.strategy)
-    return run_chunk(strategy, job.configs, data_bundle(job.configs[0]), progress)
+    return run_chunk(strategy, job, data_bundle(job.configs[0]), progress)
 
 
-Outcome = tuple[Job, list[dict[str, Any]] | BaseException]
+Outcome = tuple[Job, list[RunRecord] | BaseException]
 
 
 def local_executor(jobs: Sequence[Job], progress: bool = True) -> Iterator[Outcome]:
@@ -311,7 +342,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
     env = environment()
     log(f"JAX device: {env['device']} × {env['device_count']} (jax {env['jax']}); "
         f"results -> {store.root}")
-    sweep_info = {"spec": asdict(spec), "environment": env}
+    sweep_info = {"sweep_id": spec.sweep_id, "spec": asdict(spec), "environment": env,
+                  "runs_axis": train.check_runs_axis(spec.runs_axis)}
     write_json(store.root / "sweep.json", sweep_info)
     t0 = time.perf_counter()
     jobs, skipped = plan(spec, strategies, store)

@@ -2,8 +2,9 @@
 
 Follow one chunk of runs:
 
-1. :func:`initial_state` builds each seed's parameters with the strategy (in Python: strategies
-   may be data-dependent or use loops), stacks them along a leading *run* axis, and gives every
+1. :func:`initial_state` takes each seed's initial parameters (built by the sweep with the
+   strategy, in Python: strategies may be data-dependent or use loops), stacks them along a
+   leading *run* axis, and gives every
    run its own optax state whose learning rate is a state leaf (``optax.inject_hyperparams``), so
    one compiled program serves every LR.
 2. :func:`train_steps` is ``vmap`` (over runs) of ``lax.scan`` (over steps) of one Adam/SGD/RMSprop
@@ -15,20 +16,20 @@ Follow one chunk of runs:
 Runs with the same seed share initial parameters, batch order and dropout masks, so the learning
 rate is the only thing that differs between them.
 
-"Together" means one compiled program with a leading run axis, mapped by :func:`over_runs`:
-``vmap`` on a GPU/TPU (one wide batched matmul per step keeps the card busy: 3.2× the
-throughput of single runs on an H200); on a CPU the runs are split evenly across the CPU
-devices (one per core, see ``bench/__init__.py``; ``shard_map``) and each device runs its
-share one after the other (``lax.map``): runs vmapped within a device measured slower than
-that on 2 cores (the per-step work is too small to gain from batching there), and one device
-alone kept 2 cores only ~65 % busy (``BENCH_RUNS_AXIS=vmap make perf`` compares). Either way
+"Together" means one compiled program with a leading run axis, mapped by :func:`over_runs`
+along the ``axis`` the caller passes (a static argument, so the compiled program depends on it
+explicitly): ``"vmap"`` batches the runs into wide matmuls (the default on a GPU/TPU, where one
+small run cannot keep the card busy); ``"map"`` (the default on a CPU) splits the runs evenly
+across the CPU devices (``shard_map``; the command line gives JAX one CPU device per core, see
+:mod:`bench.devices`) and each device runs its share one after the other (``lax.map``): on a CPU
+the per-step work of one run is too small to gain from batching, and one XLA CPU program does
+not keep several cores busy. ``python -m bench perf --runs-axis`` compares the two. Either way
 each run's numbers are its own.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +43,6 @@ from jax.sharding import PartitionSpec as P
 
 from bench.config import RunConfig
 from bench.model import stack_forward
-from bench.registry import Strategy
 
 Array = jax.Array
 
@@ -59,6 +59,14 @@ class Arch:
     grad_clipping: float
     dropout_p: float
 
+    @classmethod
+    def of(cls, cfg: RunConfig, *, nonlinearity: str = "tanh",
+           cell_nonlinearity: str = "tanh") -> Arch:
+        """The network of ``cfg`` with a strategy's nonlinearities (Lasagne's keyword names)."""
+        return cls(nonlinearity=nonlinearity, cell_nonlinearity=cell_nonlinearity,
+                   peephole_order=cfg.peephole_order, grad_clipping=cfg.grad_clipping,
+                   dropout_p=cfg.dropout)
+
     def forward(self, params: Any, x: Array, *, train: bool = False,
                 key: Array | None = None) -> Array:
         """Prediction of x(t+1) for every t."""
@@ -69,10 +77,6 @@ class Arch:
                              train=train, key=key)
 
 
-def arch_for(strategy: Strategy, cfg: RunConfig) -> Arch:
-    """The static network description for ``strategy`` under ``cfg``."""
-    cell, hidden = strategy.nonlinearities(cfg)
-    return Arch(hidden, cell, cfg.peephole_order, cfg.grad_clipping, cfg.dropout)
 
 
 @dataclass(frozen=True)
@@ -103,14 +107,21 @@ def one_step_mse(pred: Array, x: Array) -> Array:
     return jnp.mean((pred[:, :-1] - x[:, 1:]) ** 2)
 
 
-def runs_axis() -> str:
-    """``"map"`` or ``"vmap"``: ``BENCH_RUNS_AXIS`` if set, else map on the CPU, vmap elsewhere."""
-    choice = os.environ.get("BENCH_RUNS_AXIS", "auto")
-    if choice not in ("auto", "map", "vmap"):
-        raise ValueError(f"BENCH_RUNS_AXIS={choice!r}: expected auto, map or vmap")
-    if choice == "auto":
-        return "map" if jax.default_backend() == "cpu" else "vmap"
-    return choice
+RUNS_AXES = ("map", "vmap")
+
+
+def default_runs_axis() -> str:
+    """``"map"`` on the CPU, ``"vmap"`` on accelerators (see the module docstring)."""
+    return "map" if jax.default_backend() == "cpu" else "vmap"
+
+
+def check_runs_axis(axis: str) -> str:
+    """``axis`` if it is ``"map"`` or ``"vmap"``; ``"auto"`` gives :func:`default_runs_axis`."""
+    if axis == "auto":
+        return default_runs_axis()
+    if axis not in RUNS_AXES:
+        raise ValueError(f"runs axis {axis!r}: expected auto, map or vmap")
+    return axis
 
 
 def run_devices(n_runs: int) -> list:
@@ -125,20 +136,21 @@ def run_devices(n_runs: int) -> list:
     return devices[:d]
 
 
-def runs_mapping(n_runs: int) -> str:
-    """How :func:`over_runs` maps ``n_runs`` runs, in words (for logs and the perf table)."""
-    if runs_axis() == "vmap":
+def runs_mapping(n_runs: int, axis: str) -> str:
+    """How :func:`over_runs` maps ``n_runs`` runs along ``axis``, in words (logs, perf table)."""
+    if axis == "vmap":
         return "vmap over runs"
     n_dev = len(run_devices(n_runs))
     return "lax.map over runs" + (f", split over {n_dev} CPU devices" if n_dev > 1 else "")
 
 
-def over_runs(fn: Any, tree: Any) -> Any:
-    """Apply ``fn`` to every run (leading axis of ``tree``): ``vmap`` on accelerators; on the
-    CPU ``lax.map``, sharded across :func:`run_devices` (see the module docstring;
-    ``BENCH_RUNS_AXIS`` overrides)."""
-    if runs_axis() == "vmap":
+def over_runs(fn: Any, tree: Any, axis: str) -> Any:
+    """Apply ``fn`` to every run (leading axis of ``tree``): ``vmap``, or ``lax.map`` sharded
+    across :func:`run_devices` (see the module docstring)."""
+    if axis == "vmap":
         return jax.vmap(fn)(tree)
+    if axis != "map":
+        raise ValueError(f"runs axis {axis!r}: expected map or vmap")
     devices = run_devices(jax.tree.leaves(tree)[0].shape[0])
     if len(devices) == 1:
         return jax.lax.map(fn, tree)
@@ -164,9 +176,10 @@ def _sample_batch(key: Array, pool: Array, batch_size: int, window: int) -> Arra
     return jax.vmap(take)(seq, start)
 
 
-@functools.partial(jax.jit, static_argnames=("arch", "recipe", "n_steps"), donate_argnums=(0,))
+@functools.partial(jax.jit, static_argnames=("arch", "recipe", "n_steps", "axis"),
+                   donate_argnums=(0,))
 def train_steps(state: dict, pool: Array, step0: Array, *, arch: Arch, recipe: Recipe,
-                n_steps: int) -> tuple[dict, Array]:
+                n_steps: int, axis: str) -> tuple[dict, Array]:
     """Advance every run ``n_steps`` steps; return the new state and losses (runs, n_steps)."""
     tx = optimizer(recipe, 0.0)  # the LR actually used is the one stored in each run's opt state
 
@@ -193,30 +206,23 @@ def train_steps(state: dict, pool: Array, step0: Array, *, arch: Arch, recipe: R
     def run_scan(run: dict) -> tuple[dict, Array]:
         return jax.lax.scan(step, run, step0 + jnp.arange(n_steps))
 
-    return over_runs(run_scan, state)
+    return over_runs(run_scan, state, axis)
 
 
-def initial_state(strategy: Strategy, configs: Sequence[RunConfig],
-                  data_batch: np.ndarray) -> tuple[dict, dict[int, Any]]:
-    """Stacked per-run training state, and the initial parameters of each seed."""
-    per_seed: dict[int, Any] = {}
-    for cfg in configs:
-        if cfg.seed not in per_seed:
-            per_seed[cfg.seed] = strategy.init_params(jax.random.PRNGKey(cfg.seed), cfg,
-                                                      data_batch)
+def initial_state(per_seed: dict[int, Any], configs: Sequence[RunConfig]) -> dict:
+    """Stacked per-run training state from each seed's initial parameters ``per_seed``."""
     params = jax.tree.map(lambda *xs: jnp.stack(xs), *[per_seed[c.seed] for c in configs])
     lrs = jnp.asarray([c.lr for c in configs], jnp.float32)
     recipe = Recipe.of(configs[0])
     opt_state = jax.vmap(lambda p, lr: optimizer(recipe, lr).init(p))(params, lrs)
     n = len(configs)
-    state = {
+    return {
         "params": params,
         "opt_state": opt_state,
         "key": jnp.stack([jax.random.fold_in(jax.random.PRNGKey(c.seed), 1) for c in configs]),
         "diverged": jnp.zeros(n, bool),
         "diverged_step": jnp.full(n, -1, jnp.int32),
     }
-    return state, per_seed
 
 
 def memory_budget() -> float:
@@ -227,7 +233,7 @@ def memory_budget() -> float:
 
 
 def eval_group_size(n_runs: int, x_shape: tuple[int, ...], hidden: tuple[int, ...],
-                    budget_bytes: float | None = None) -> int:
+                    axis: str, budget_bytes: float | None = None) -> int:
     """How many evaluation sequences to run at once so the activations fit the budget.
 
     Per run, sequence and step the forward pass keeps h and c of every layer; 6·H floats per
@@ -235,7 +241,7 @@ def eval_group_size(n_runs: int, x_shape: tuple[int, ...], hidden: tuple[int, ..
     size divides the number of sequences.
     """
     budget_bytes = memory_budget() if budget_bytes is None else budget_bytes
-    if runs_axis() == "map":  # over_runs maps the runs one at a time on each device
+    if axis == "map":  # over_runs maps the runs one at a time on each device
         n_runs = len(run_devices(n_runs))
     n_seq, length = x_shape[0], x_shape[1]
     per_seq = n_runs * length * 6 * sum(hidden) * 4
@@ -245,8 +251,8 @@ def eval_group_size(n_runs: int, x_shape: tuple[int, ...], hidden: tuple[int, ..
     return g
 
 
-@functools.partial(jax.jit, static_argnames=("arch", "group"))
-def eval_mse(params: Any, x: Array, *, arch: Arch, group: int = 1) -> Array:
+@functools.partial(jax.jit, static_argnames=("arch", "group", "axis"))
+def eval_mse(params: Any, x: Array, *, arch: Arch, axis: str, group: int = 1) -> Array:
     """Deterministic one-step MSE of every run (leading axis of ``params``) on ``x``.
 
     Sequences go through ``group`` at a time (``lax.map`` over groups) to bound memory on long
@@ -258,11 +264,12 @@ def eval_mse(params: Any, x: Array, *, arch: Arch, group: int = 1) -> Array:
     def per_run(p: Any) -> Array:
         return jnp.mean(jax.lax.map(lambda g: one_step_mse(arch.forward(p, g), g), groups))
 
-    return over_runs(per_run, params)
+    return over_runs(per_run, params, axis)
 
 
-@functools.partial(jax.jit, static_argnames=("arch", "trace_points"))
-def init_diagnostics(params: Any, x: Array, *, arch: Arch, trace_points: int = 100) -> dict:
+@functools.partial(jax.jit, static_argnames=("arch", "axis", "trace_points"))
+def init_diagnostics(params: Any, x: Array, *, arch: Arch, axis: str,
+                     trace_points: int = 100) -> dict:
     """Forward pass at init over long sequences ``x``; per run and layer:
 
     ``nonfinite_frac`` (fraction of non-finite h), ``first_nonfinite`` (first time step with a
@@ -289,4 +296,4 @@ def init_diagnostics(params: Any, x: Array, *, arch: Arch, trace_points: int = 1
             out["h_trace"].append(jnp.max(mag[:t].reshape(points, -1), axis=1))
         return {k: jnp.stack(v) for k, v in out.items()}
 
-    return over_runs(per_run, params)
+    return over_runs(per_run, params, axis)

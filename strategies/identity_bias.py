@@ -1,4 +1,4 @@
-"""The seed's ``create_identity_lstm`` ported exactly: big gate biases, leaky_rectify, tiny weights.
+"""The original ``create_identity_lstm``, ported exactly: big gate biases, leaky_rectify.
 
 What the user wrote (Theano/Lasagne), per layer with ``orig_inp = C`` (the 7 channels) and G = 10:
 
@@ -11,7 +11,7 @@ What the user wrote (Theano/Lasagne), per layer with ``orig_inp = C`` (the 7 cha
 - cell-gate and hidden nonlinearity ``leaky_rectify`` (Lasagne's LeakyRectify(0.01)).
 
 Intended: h_t ≈ x_t on the first C units. Why it produces NaNs before any training (see
-``identity-bias-fixed`` and ``python -m bench seed-repro``): the other units, with forget bias
+``identity-bias-fixed`` and ``python -m bench lasagne-nans``): the other units, with forget bias
 +10 (memory ≈ 22 000 steps) and open input/output gates, integrate their input; leaky_rectify
 lets positive drift through almost unchanged and the unbounded h feeds back through W_hid, so
 they grow exponentially; with Lasagne 0.1's output-peephole bug h ∝ w_co·c², which blows up in
@@ -24,7 +24,8 @@ from bench import init
 from bench.init import Data, Key, Params, RunConfig, Sizes
 
 CITATION = (
-    "The user's question (Lasagne 0.1, create_identity_lstm), ../shared/seed/; "
+    "create_identity_lstm, an identity-like Lasagne 0.1 LSTM (the question this benchmark "
+    "started from); "
     "Le, Jaitly & Hinton (2015), A simple way to initialize recurrent networks of rectified "
     "linear units, arXiv:1504.00941 (the identity idea)"
 )
@@ -33,12 +34,11 @@ G = 10.0
 NOISE = 0.01
 
 
-def nonlinearities(config: RunConfig) -> tuple[str, str]:
-    return "leaky_rectify", "leaky_rectify"
+NONLINEARITIES = {"nonlinearity": "leaky_rectify", "cell_nonlinearity": "leaky_rectify"}
 
 
 def identity_layer(params: dict, orig_inp: int, unused_forget_bias: float) -> dict:
-    """Apply the seed's bias and identity edits to one layer's freshly drawn parameters."""
+    """Apply the original bias and identity edits to one layer's freshly drawn parameters."""
     n_in, n_hid = params["W_in_to_cell"].shape
     k = min(orig_inp, n_in, n_hid)
     used = jnp.arange(n_hid) < k

@@ -1,4 +1,4 @@
-"""The seed's identity start made stable on 10 000-step sequences (three changes, reasons below).
+"""The original identity start made stable on 10 000-step sequences (three changes, reasons below).
 
 Same draw as ``identity-bias`` (GlorotNormal(0.01) weights, Normal(0.01) peepholes, G = 10,
 first C units pass x through with b_i = b_o = +G, b_f = −G and W_in_to_cell[i, i] += 1), except:
@@ -9,7 +9,7 @@ first C units pass x through with b_i = b_o = +G, b_f = −G and W_in_to_cell[i,
    positive-feedback loop h → W_hid → c → h (and the c² blow-up of Lasagne 0.1's peephole bug);
    tanh(x) ≈ x for |x| ≪ 1 (the data have std 0.25), so the identity intent survives;
 3. cell-gate nonlinearity linear instead of leaky_rectify, so negative inputs pass through too
-   (the seed's inputs were in [0, 1); leaky_rectify keeps only 1 % of a negative value).
+   (the original inputs were in [0, 1); leaky_rectify keeps only 1 % of a negative value).
 
 Result: h_t[:C] = σ(G)·tanh(σ(G)·x_t + O(noise)) on the first layer — the identity to within
 σ(10) = 0.99995 and tanh's curvature — and every state stays bounded at init.
@@ -20,13 +20,12 @@ from bench.init import Data, Key, Params, RunConfig, Sizes
 from strategies.identity_bias import NOISE, identity_layer
 
 CITATION = (
-    "This project, after the seed's create_identity_lstm (../shared/seed/) and "
-    "../shared/notes/facts.md §2"
+    "This project (lstm-init-bench), after create_identity_lstm (strategy identity-bias); "
+    "Lasagne issue #448, https://github.com/Lasagne/Lasagne/issues/448 (the peephole order)"
 )
 
 
-def nonlinearities(config: RunConfig) -> tuple[str, str]:
-    return "linear", "tanh"
+NONLINEARITIES = {"nonlinearity": "tanh", "cell_nonlinearity": "linear"}
 
 
 def init_params(key: Key, sizes: Sizes, config: RunConfig, data: Data) -> Params:

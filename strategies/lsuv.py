@@ -10,9 +10,9 @@ variance cannot be 1), and scale that gate's W_in and W_hid by Var(z)^(−1/4) u
 
 The paper's step is Var^(−1/2), exact for a feed-forward layer, where Var z grows as the square
 of the weight scale. In a recurrent layer h_{t−1} grows with the weights too, so Var z grows
-faster than that and the full step overshoots: measured here it oscillates (0.008 → 21 → 0.23 →
-3.2 → …) and is still 20 % off after 10 steps. The half step in log space, Var^(−1/4), converges
-in ≤ 4 iterations on the quick profile.
+faster than that and the full step overshoots and oscillates around unit variance. The half step
+in log space, Var^(−1/4), damps that oscillation (tests/test_strategies.py checks that it
+converges within the iteration limit).
 """
 
 import warnings

@@ -1,12 +1,22 @@
-"""Monte-Carlo checks of the synthetic datasets and their exact one-step error floors."""
+"""Monte-Carlo checks of the synthetic datasets and their exact one-step error floors, and of
+the dataset registry (one module per dataset, built-in folder or entry point)."""
 
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import types
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.signal import lfilter
 
 from bench import data
+from bench.errors import ConfigError, PluginError
 
 C = 7
 N_SEQ, LENGTH, WARMUP = 400, 640, 100  # 400 * 540 = 216k scored one-step errors per channel
@@ -188,7 +198,7 @@ def test_dtype_shape_and_determinism(name: str) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"name": "brown"}, "ar1, ar2, ou, ar1_noisy, pink"),
+        ({"name": "brown"}, "unknown dataset 'brown'"),
         ({"channels": 0}, "channels.*0"),
         ({"n_seq": 0}, "n_seq.*0"),
         ({"length": 1}, "length.*1"),
@@ -203,3 +213,188 @@ def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
     if set(kwargs) <= {"name", "channels", "scale"}:
         with pytest.raises(ValueError, match=match):
             data.floors(**{k: v for k, v in args.items() if k in ("name", "channels", "scale")})
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILT_INS = {"ar1", "ar2", "ou", "ar1_noisy", "pink"}
+
+
+def test_built_ins_are_discovered_and_datasets_constant_still_works() -> None:
+    found, errors = data.discover()
+    assert BUILT_INS <= set(found) and not errors
+    assert data.names() == tuple(sorted(found)) and data.DATASETS == data.names()
+    for name in BUILT_INS:
+        d = data.get(name)
+        assert d.origin == f"bench/datasets/{name}.py" and d.has_autocovariance
+        assert d.summary and "\n" not in d.summary
+
+
+def test_unknown_dataset_suggests_the_closest_name() -> None:
+    match = "unknown dataset 'ar1_nosy' .did you mean 'ar1_noisy'"
+    with pytest.raises(ConfigError, match=match) as e:
+        data.get("ar1_nosy")
+    assert e.value.setting == "dataset" and "--" not in str(e.value)
+    with pytest.raises(ValueError, match="did you mean 'pink'"):
+        data.generate("pnik", 2, 10)
+
+
+def test_channel_table_lists_one_dimensional_params_and_floors() -> None:
+    t = data.get("ar1_noisy").channel_table(4, scale=2.0)
+    assert list(t.columns) == ["channel", "phi", "q", "r", "variance", "bayes", "persistence"]
+    np.testing.assert_array_equal(t["channel"], np.arange(4))
+    np.testing.assert_array_equal(t["phi"], np.linspace(0.8, 0.98, 4))
+    np.testing.assert_allclose(t["variance"], 4.0)
+    np.testing.assert_array_equal(t["bayes"], data.floors("ar1_noisy", 4, 2.0).bayes)
+    pink = data.get("pink").channel_table(3)
+    assert list(pink.columns) == ["channel", "alpha", "variance", "bayes", "persistence"]
+
+
+def test_module_without_autocovariance_or_with_wrong_shapes_gives_clear_errors() -> None:
+    mod = types.ModuleType("fake_dataset", "Fake: wrong shapes.")
+    mod.params = lambda channels, scale: {"q": np.ones(channels)}
+    mod.floors = lambda channels, scale: data.Floors(np.ones(channels), np.ones(3), np.ones(1))
+    mod.sample = lambda rng, n_seq, length, channels, scale: np.zeros((n_seq, length))
+    d = data.Dataset("fake", mod, "fake_dataset.py")
+    assert d.summary == "Fake: wrong shapes." and not d.has_autocovariance
+    with pytest.raises(NotImplementedError, match="'fake' .fake_dataset.py. does not give"):
+        d.autocovariance(3)
+    with pytest.raises(PluginError, match=r"fake_dataset.py: floors\(\).bayes has shape \(3,\)"):
+        d.floors(2)
+    with pytest.raises(PluginError, match=r"fake_dataset.py: sample\(\) has shape \(2, 5\)"):
+        d.sample(2, 5, 4)
+
+
+def _doc_example() -> tuple[str, str]:
+    """(stem, code) of the example dataset module in docs/datasets.md."""
+    text = (ROOT / "docs" / "datasets.md").read_text()
+    m = re.search(r"Save this as\s+`bench/datasets/(\w+)\.py`:\s*```python\n(.*?)```", text, re.S)
+    assert m, "docs/datasets.md lost its example dataset"
+    return m.group(1), m.group(2)
+
+
+def _run_with_plugins(
+    tmp_path: Path, modules: dict[str, str], entry_points: dict[str, str], script: str,
+    root: Path = ROOT,
+) -> dict:
+    """Run ``script`` in a fresh interpreter that sees ``modules`` (stem -> source) and a fake
+    installed distribution registering ``entry_points`` (name -> module) under
+    ``lstm_init_bench.datasets``; the script prints one JSON object, which is returned."""
+    site = tmp_path / "site"
+    site.mkdir()
+    for stem, code in modules.items():
+        (site / f"{stem}.py").write_text(code)
+    dist = site / "xyz-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: xyz\nVersion: 0.1\n")
+    lines = "".join(f"{name} = {module}\n" for name, module in entry_points.items())
+    (dist / "entry_points.txt").write_text(f"[lstm_init_bench.datasets]\n{lines}")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(root)])}
+    res = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_adding_a_dataset_is_one_file_the_doc_example(tmp_path: Path) -> None:
+    """The example module of docs/datasets.md, registered through an entry point, is found and
+    gives white noise's closed-form floors and samples of the right shape and variance."""
+    stem, code = _doc_example()
+    assert stem == "white" and len(code.strip().splitlines()) < 50
+    script = """if True:
+        import json
+        import numpy as np
+        from bench import data
+        found, errors = data.discover()
+        f = data.floors("white", 3, 1.5)
+        x = data.generate("white", 400, 50, 3, seed=1, scale=1.5)
+        print(json.dumps({
+            "names": data.names(), "errors": errors, "summary": found["white"].summary,
+            "origin": found["white"].origin,
+            "floors": {k: getattr(f, k).tolist() for k in ("variance", "bayes", "persistence")},
+            "gamma": data.autocovariance("white", 2, 3, 1.5).tolist(),
+            "shape": x.shape, "dtype": str(x.dtype),
+            "var": x.astype(float).var(axis=(0, 1)).tolist(),
+            "same": bool(np.array_equal(x, data.generate("white", 400, 50, 3, 1, 1.5))),
+            "table": list(data.get("white").channel_table(3, 1.5).columns),
+        }))
+    """
+    out = _run_with_plugins(tmp_path, {"white_noise_mod": code}, {"white": "white_noise_mod"},
+                            script)
+    assert "white" in out["names"] and BUILT_INS <= set(out["names"]) and not out["errors"]
+    assert out["origin"] == "entry point white_noise_mod"
+    assert out["summary"].startswith("White noise")
+    np.testing.assert_allclose(out["floors"]["variance"], [2.25] * 3)
+    np.testing.assert_allclose(out["floors"]["bayes"], [2.25] * 3)
+    np.testing.assert_allclose(out["floors"]["persistence"], [4.5] * 3)
+    np.testing.assert_allclose(out["gamma"], [[2.25] * 3, [0.0] * 3, [0.0] * 3])
+    assert out["shape"] == [400, 50, 3] and out["dtype"] == "float32" and out["same"]
+    # 20 000 draws per channel: the sample variance has relative SE sqrt(2 / 20 000) = 1 %
+    np.testing.assert_allclose(out["var"], 2.25, rtol=0.05)
+    assert out["table"] == ["channel", "q", "variance", "bayes", "persistence"]
+
+
+BROKEN = {
+    "bad_syntax_mod": '"""Broken: a syntax error."""\ndef params(channels, scale:\n',
+    "no_floors_mod": (
+        '"""Broken: no floors."""\n'
+        "import numpy as np\n"
+        "def params(channels, scale):\n    return {}\n"
+        "def sample(rng, n_seq, length, channels, scale):\n"
+        "    return np.zeros((n_seq, length, channels))\n"
+    ),
+}
+CHECK_BROKEN = """if True:
+    import json
+    from bench import data
+    from bench.errors import PluginError
+    found, errors = data.discover()
+    try:
+        data.floors("no_floors")
+        raised = ""
+    except PluginError as e:
+        raised = str(e)
+    print(json.dumps({"found": sorted(found), "names": data.names(), "errors": errors,
+                      "raised": raised, "ar1": data.generate("ar1", 2, 5, 3).shape}))
+"""
+
+
+def test_broken_entry_point_modules_are_reported_and_the_others_load(tmp_path: Path) -> None:
+    stem, code = _doc_example()
+    eps = {"bad_syntax": "bad_syntax_mod", "no_floors": "no_floors_mod",
+           "white": "white_noise_mod", "ar1": "white_noise_mod"}
+    out = _run_with_plugins(tmp_path, {**BROKEN, "white_noise_mod": code}, eps, CHECK_BROKEN)
+    assert set(out["found"]) == BUILT_INS | {"white"} and out["names"] == sorted(out["found"])
+    errors = out["errors"]
+    assert set(errors) == {"bad_syntax", "no_floors", "ar1 [entry point]"}
+    assert errors["bad_syntax"].startswith("entry point bad_syntax_mod: failed to import: Syntax")
+    assert errors["no_floors"] == "entry point no_floors_mod: defines no floors"
+    assert "clashes with a built-in dataset" in errors["ar1 [entry point]"]
+    assert out["raised"] == errors["no_floors"]
+    assert out["ar1"] == [2, 5, 3]
+    assert all("\n" not in e and "--" not in e for e in errors.values())
+
+
+def test_broken_built_in_modules_are_reported_with_their_file(tmp_path: Path) -> None:
+    """The same through the built-in folder: a copy of the registry's modules with two broken
+    files and a skipped ``_private.py`` added to ``bench/datasets/``."""
+    root = tmp_path / "repo"
+    (root / "bench").mkdir(parents=True)
+    (root / "bench" / "__init__.py").write_text('"""A copy of the registry modules."""\n')
+    for f in ("data.py", "plugins.py", "errors.py", "processes.py"):
+        shutil.copy(ROOT / "bench" / f, root / "bench" / f)
+    shutil.copytree(ROOT / "bench" / "datasets", root / "bench" / "datasets",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    folder = root / "bench" / "datasets"
+    (folder / "bad_syntax.py").write_text(BROKEN["bad_syntax_mod"])
+    (folder / "no_floors.py").write_text(BROKEN["no_floors_mod"])
+    (folder / "_private.py").write_text("raise RuntimeError('never imported')\n")
+    check_copy = f"import bench\nassert bench.__file__.startswith({str(root)!r})\n"
+    out = _run_with_plugins(tmp_path, {}, {}, check_copy + CHECK_BROKEN, root=root)
+    assert set(out["found"]) == BUILT_INS
+    assert set(out["errors"]) == {"bad_syntax", "no_floors"}
+    assert out["errors"]["bad_syntax"].startswith(
+        "bench/datasets/bad_syntax.py: failed to import: SyntaxError")
+    assert out["errors"]["no_floors"] == "bench/datasets/no_floors.py: defines no floors"
+    assert out["raised"] == out["errors"]["no_floors"] and out["ar1"] == [2, 5, 3]

@@ -16,7 +16,8 @@ SMALL = dict(hidden=(8, 6), window=16, batch_size=4, steps=800, train_sequences=
              eval_sequences=4, eval_length=64, init_length=200, init_sequences=1,
              curve_points=3)
 STRATEGIES, LRS, SEEDS, MAX_RUNS = "glorot,chrono", (1e-3, 1e-2), 2, 2
-NUMBERS = ["strategy", "lr", "seed", "eval_mse", "eval_mse_init", "diverged", "gap_closed"]
+NUMBERS = ["strategy", "lr", "seed", "eval_mse", "eval_mse_init", "diverged", "diverged_step",
+           "persistence_mse"]
 
 
 def _command(out):

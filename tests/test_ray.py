@@ -12,7 +12,8 @@ SMALL = dict(hidden=(8, 6), window=16, batch_size=4, steps=3, train_sequences=16
              curve_points=3)
 SPEC = SweepSpec(strategies="glorot,forget-bias-one", lrs=(1e-3, 1e-2), seeds=2,
                  overrides=SMALL, max_runs=2)
-NUMBERS = ["strategy", "lr", "seed", "eval_mse", "eval_mse_init", "diverged", "gap_closed"]
+NUMBERS = ["strategy", "lr", "seed", "eval_mse", "eval_mse_init", "diverged", "diverged_step",
+           "persistence_mse"]
 
 
 def test_ray_executor_matches_local(tmp_path):

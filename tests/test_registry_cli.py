@@ -1,9 +1,9 @@
 """Registry, CLI and config robustness, and the stacked model (bench.model).
 
-Broken strategy modules are placed in a temporary directory that stands in for strategies/:
-``bench.registry.STRATEGY_DIR`` points at it and the ``strategies`` package's ``__path__`` is
-redirected there, so ``importlib.import_module("strategies.<stem>")`` (what the registry does)
-loads the temporary files. Everything is restored afterwards.
+Broken strategy modules are placed in a temporary directory that stands in for strategies/: the
+``strategies`` package's ``__path__`` is redirected there, so discovery (which lists the
+package's folder and imports ``strategies.<stem>``) loads the temporary files. Everything is
+restored afterwards.
 """
 
 import importlib
@@ -23,8 +23,9 @@ import pytest
 import bench.registry as registry
 import bench.sweep
 import strategies
-from bench.cli import main
-from bench.config import FIELDS, resolve
+from bench.cli import _override, main
+from bench.config import FIELDS, PER_RUN, RunConfig, resolve
+from bench.errors import ConfigError
 from bench.lstm import lstm_layer
 from bench.model import dropout, stack_forward
 
@@ -96,12 +97,11 @@ def strategy_dir(tmp_path, monkeypatch):
     d = tmp_path / "strategies"
     d.mkdir()
     for stem in ("glorot", "forget_bias_one"):
-        shutil.copy(registry.STRATEGY_DIR / f"{stem}.py", d / f"{stem}.py")
+        shutil.copy(REPO / "strategies" / f"{stem}.py", d / f"{stem}.py")
     saved_modules = {k: v for k, v in sys.modules.items() if k.startswith("strategies.")}
     saved_attrs = dict(vars(strategies))
     for k in saved_modules:
         del sys.modules[k]  # so the copies are really imported from d
-    monkeypatch.setattr(registry, "STRATEGY_DIR", d)
     monkeypatch.setattr(strategies, "__path__", [str(d)])
 
     def write(stem, text):
@@ -190,15 +190,14 @@ def test_bench_list_exits_nonzero_and_prints_broken_lines(broken_dir, capsys):
     assert len(broken) == 3
     for stem in BROKEN:
         assert sum(stem + ".py" in ln for ln in broken) == 1
-    assert any(ln.startswith("glorot ") for ln in out.splitlines())
+    assert any(ln.strip().startswith("glorot ") for ln in out.splitlines())
 
 
 def test_python_m_bench_list_subprocess_with_broken_module(broken_dir):
     boot = textwrap.dedent(f"""
         import runpy, sys
         from pathlib import Path
-        import bench.registry, strategies
-        bench.registry.STRATEGY_DIR = Path({str(broken_dir)!r})
+        import strategies
         strategies.__path__[:] = [{str(broken_dir)!r}]
         sys.argv = ["bench", "list"]
         runpy.run_module("bench", run_name="__main__", alter_sys=True)
@@ -216,7 +215,10 @@ def test_python_m_bench_list_on_the_real_tree():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "BROKEN" not in r.stdout
     for name in ("glorot", "chrono", "lsuv", "identity-bias-fixed", "pytorch-default"):
-        assert any(ln.startswith(name + " ") for ln in r.stdout.splitlines())
+        assert any(ln.strip().startswith(name + " ") for ln in r.stdout.splitlines())
+    assert "settings: t_max=256.0" in r.stdout  # chrono's own setting, from its module
+    for name in ("ar1", "ar2", "pink"):  # the datasets are listed too
+        assert any(ln.strip().startswith(name + " ") for ln in r.stdout.splitlines())
 
 
 def test_bench_list_with_no_strategies_does_not_crash(strategy_dir, capsys):
@@ -256,7 +258,7 @@ def test_resolve_rejects_unknown_profile():
 
 @pytest.mark.parametrize("override,needle", [
     ({"lr": 0.0}, "learning rate"), ({"dropout": 1.0}, "dropout"), ({"hidden": (4, 0)}, "hidden"),
-    ({"t_max": 2.0}, "t_max"), ({"optimizer": "adamw"}, "adamw"),
+    ({"optimizer": "adamw"}, "adamw"),
     ({"peephole_order": "lasagne"}, "lasagne"), ({"steps": 0}, "steps"),
 ])
 def test_resolve_rejects_invalid_values(override, needle):
@@ -266,7 +268,8 @@ def test_resolve_rejects_invalid_values(override, needle):
 
 def test_resolve_profiles_and_key():
     assert resolve("quick").sizes == (7, 64, 32, 7)
-    assert resolve("seed").sizes == (7, 1024, 128, 7)
+    assert resolve("large").sizes == (7, 1024, 128, 7)
+    assert resolve("seed") == resolve("large")  # the old name of the profile is an alias
     assert resolve("quick", hidden=[8]).sizes == (7, 8, 7)
     assert resolve("quick").key() == resolve("quick").key()
     assert resolve("quick").key() != resolve("quick", lr=2e-3).key()
@@ -461,16 +464,14 @@ def test_run_set_of_per_run_field_is_a_user_error(no_sweep, tmp_path, capsys, na
     _one_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("name", ["seed", "lr", "strategy", "dataset"])
-def test_sweep_configs_with_per_run_override(name):
-    value = {"seed": 1, "lr": 0.1, "strategy": "glorot", "dataset": "ar1"}[name]
+@pytest.mark.parametrize("name", ["seed", "lr", "strategy", "dataset", "settings"])
+def test_sweep_spec_rejects_a_per_run_field_as_override(name):
+    value = {"seed": 1, "lr": 0.1, "strategy": "glorot", "dataset": "ar1", "settings": {}}[name]
     spec = bench.sweep.SweepSpec(strategies="glorot", lrs=(1e-3,), seeds=1,
                                  overrides={name: value})
-    try:
+    with pytest.raises(ConfigError, match=f"{name} is set per run") as info:
         spec.validate()
-    except ValueError:
-        return  # rejected up front: fine
-    assert len(spec.configs("glorot", "ar1")) == 1
+    assert info.value.setting == name
 
 
 def test_run_set_profile_is_a_user_error(no_sweep, tmp_path, capsys):
@@ -489,8 +490,45 @@ def test_run_rejects_infinite_learning_rate(no_sweep, tmp_path, capsys):
     assert main(["run", "--out", str(tmp_path / "o"), "--lrs", "inf"]) == 2
 
 
-def test_every_set_field_name_is_known():
-    assert "determistic" not in FIELDS and "dropout" in FIELDS
+@pytest.mark.parametrize("name", [f for f in FIELDS if f not in PER_RUN])
+def test_every_run_option_round_trips_through_set(name):
+    """``--set NAME=VALUE`` parses every option of RunConfig back to its type and value."""
+    default = getattr(RunConfig(), name)
+    text = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
+    assert _override(f"{name}={text}") == ("", name, default)
+
+
+def test_set_strategy_setting_is_checked_against_the_strategy(no_sweep, tmp_path, capsys):
+    out = str(tmp_path / "o")
+    for setting, needle in (("chrono.tmax=64", "did you mean 't_max'"),
+                            ("chrono.t_max=2", "t_max must be > 2"),
+                            ("chrono.t_max=abc", "not a valid t_max"),
+                            ("glorot.t_max=64", "has no setting 't_max'"),
+                            ("chrnoo.t_max=64", "did you mean 'chrono'")):
+        assert main(["run", "--out", out, "--set", setting]) == 2
+        err = _one_line(capsys.readouterr().err)
+        assert needle in err and err.startswith("error: --set")
+    assert not (tmp_path / "o").exists()
+
+
+def test_strategy_settings_enter_the_key_of_that_strategy_only():
+    chrono, glorot = registry.get_strategy("chrono"), registry.get_strategy("glorot")
+    short = bench.sweep.SweepSpec(lrs=(1e-3,), seeds=1, settings={"chrono": {"t_max": 64}})
+    default = bench.sweep.SweepSpec(lrs=(1e-3,), seeds=1)
+    (c_short,), (c_default,) = short.configs(chrono, "ar1"), default.configs(chrono, "ar1")
+    assert c_short.setting("t_max") == 64.0 and c_default.setting("t_max") == 256.0
+    assert c_short.key() != c_default.key()
+    assert short.configs(glorot, "ar1")[0].key() == default.configs(glorot, "ar1")[0].key()
+    assert short.sweep_id != default.sweep_id
+
+
+def test_deprecated_profile_alias_prints_one_notice(no_sweep, tmp_path, capsys):
+    """``--profile seed`` still works, as ``large``, with a one-line notice (the run itself is
+    refused here by a bad --lrs, after the profile was read)."""
+    assert main(["run", "--out", str(tmp_path / "o"), "--profile", "seed", "--lrs", "0"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "note: profile 'seed' is deprecated; use 'large'"
+    assert err[1].startswith("error: --lrs")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -620,14 +658,14 @@ def test_third_party_strategy_via_entry_point(monkeypatch, tmp_path):
         "    return init.stack_params(key, sizes, W_in=init.glorot_uniform(),\n"
         "                             W_hid=init.glorot_uniform())\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    group = registry.ENTRY_POINT_GROUP
+    group = registry.KIND.group
     eps = [importlib.metadata.EntryPoint("mine", "thirdparty_inits.mine", group),
            importlib.metadata.EntryPoint("glorot", "thirdparty_inits.mine", group),
            importlib.metadata.EntryPoint("ghost", "thirdparty_inits.nope", group)]
     real = importlib.metadata.entry_points
 
     def fake(**kw):
-        return eps if kw.get("group") == registry.ENTRY_POINT_GROUP else real(**kw)
+        return eps if kw.get("group") == group else real(**kw)
 
     monkeypatch.setattr(importlib.metadata, "entry_points", fake)
     found, errors = registry.discover()

@@ -239,7 +239,8 @@ def test_orthogonal_recurrent_blocks(hidden, atol):
 @pytest.mark.parametrize("t_max", [256.0, 16.0])
 def test_chrono_forget_biases(t_max):
     cfg_params = strategy("chrono").init_params(jax.random.PRNGKey(0),
-                                                config(hidden=BIG, t_max=t_max), None)
+                                                config(hidden=BIG, settings={"t_max": t_max}),
+                                                None)
     for layer in cfg_params:
         b_f = np.asarray(layer["b_forgetgate"], np.float64)
         np.testing.assert_array_equal(np.asarray(layer["b_ingate"]), -np.asarray(
@@ -258,10 +259,14 @@ def test_chrono_forget_biases(t_max):
 
 
 def test_chrono_depends_on_t_max():
-    short = strategy("chrono").init_params(jax.random.PRNGKey(0), config(t_max=16.0), None)
-    long = strategy("chrono").init_params(jax.random.PRNGKey(0), config(t_max=256.0), None)
+    chrono = strategy("chrono")
+    short = chrono.init_params(jax.random.PRNGKey(0), config(settings=chrono.settings(
+        {"t_max": 16})), None)
+    default = chrono.init_params(jax.random.PRNGKey(0), config(), None)  # SETTINGS: 256
+    long = chrono.init_params(jax.random.PRNGKey(0), config(settings={"t_max": 256.0}), None)
     assert float(jnp.max(short[0]["b_forgetgate"])) <= math.log(15.0) + 1e-5
     assert float(jnp.max(long[0]["b_forgetgate"])) > math.log(15.0)
+    np.testing.assert_array_equal(default[0]["b_forgetgate"], long[0]["b_forgetgate"])
 
 
 def test_pytorch_default():
@@ -336,17 +341,24 @@ def test_identity_biases_and_cell_identity(name, unused_forget):
 
 
 def test_identity_nonlinearities():
-    cfg = config()
-    assert tuple(strategy("identity-bias").nonlinearities(cfg)) == ("leaky_rectify",
-                                                                    "leaky_rectify")
-    assert tuple(strategy("identity-bias-fixed").nonlinearities(cfg)) == ("linear", "tanh")
+    assert strategy("identity-bias").nonlinearities() == {
+        "nonlinearity": "leaky_rectify", "cell_nonlinearity": "leaky_rectify"}
+    assert strategy("identity-bias-fixed").nonlinearities() == {
+        "nonlinearity": "tanh", "cell_nonlinearity": "linear"}
     for n in ALL:
         if not n.startswith("identity"):
-            assert tuple(strategy(n).nonlinearities(cfg)) == ("tanh", "tanh")
+            assert strategy(n).nonlinearities() == {"nonlinearity": "tanh",
+                                                    "cell_nonlinearity": "tanh"}
+
+
+def nonlinearities(name):
+    """(cell nonlinearity, hidden nonlinearity) of a strategy."""
+    nl = strategy(name).nonlinearities()
+    return nl["cell_nonlinearity"], nl["nonlinearity"]
 
 
 def first_step(name, layer, x, order="graves"):
-    cell_act, act = strategy(name).nonlinearities(config())
+    cell_act, act = nonlinearities(name)
     h = jit_layer({k: jnp.asarray(v, jnp.float32) for k, v in layer.items()},
                   jnp.asarray(x, jnp.float32), nonlinearity=act, cell_nonlinearity=cell_act,
                   peephole_order=order)
@@ -400,7 +412,7 @@ def test_identity_bias_fixed_passes_both_signs_through_tanh():
 @pytest.mark.parametrize("order", ["graves", "lasagne-0.1"])
 def test_identity_bias_fixed_stays_bounded_over_10000_steps(order):
     params = init("identity-bias-fixed")
-    cell_act, act = strategy("identity-bias-fixed").nonlinearities(config())
+    cell_act, act = nonlinearities("identity-bias-fixed")
     x = bench_data.generate("ar1", 2, 10000, C, scale=0.25)
     states = stack_forward(params, jnp.asarray(x), nonlinearity=act, cell_nonlinearity=cell_act,
                            peephole_order=order, return_states=True)
@@ -420,7 +432,7 @@ def test_identity_bias_fixed_stays_bounded_over_10000_steps(order):
 def test_identity_bias_seed_layer_blows_up_with_lasagne_01_peepholes():
     """The seed's first layer (7 → 1024) on U[0, 1) input, 10 000 steps, Lasagne 0.1 order."""
     params = init("identity-bias", hidden=(1024, 128))
-    cell_act, act = strategy("identity-bias").nonlinearities(config())
+    cell_act, act = nonlinearities("identity-bias")
     x = np.random.default_rng(0).random((1, 10000, C)).astype(np.float32)
     h = np.asarray(lstm_layer(params[0], jnp.asarray(x), nonlinearity=act,
                               cell_nonlinearity=cell_act, peephole_order="lasagne-0.1"))

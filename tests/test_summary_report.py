@@ -1,4 +1,5 @@
-"""Metric definitions (bench.summary) on hand-built run tables, and the report end to end."""
+"""Metric definitions (bench.summary and its bench/metrics/ registry) on hand-built run tables,
+the committed sample's summary, docs/metrics.md, and the report end to end."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ import pytest
 
 from bench import summary as sm
 from bench.config import resolve
-from bench.report import display_table, markdown_table, write_report
+from bench.record import RunRecord
+from bench.report import display_table, load_results, table_markdown, write_report
 from bench.store import Store, write_json
 
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "results" / "sample"
+SWEEP_ID = "sweep-test-0001"
 VAR, BAYES, PERS = 0.0625, 0.025, 0.03
 STEPS, CURVE, INIT_LEN, TRACE = 20, 10, 1000, 20
 OVERRIDES = {"steps": STEPS, "curve_points": CURVE, "init_length": INIT_LEN}
@@ -40,10 +45,11 @@ def record(strategy: str, lr: float, seed: int, eval_mse: float, *, eval_mse_ini
         "init_max_h": [0.3] * layers, "init_max_c": [0.5] * layers,
         "init_h_trace": trace if trace is not None else [[0.3] * TRACE] * layers,
         "loss_curve": curve, "diverged": diverged, "diverged_step": STEPS // 2 if diverged else -1,
-        "eval_mse_init": eval_mse_init, "eval_mse": eval_mse, "variance": VAR,
+        "eval_mse_init": eval_mse_init, "eval_mse": eval_mse, "variance": VAR, "eval_variance": VAR,
         "bayes_mse": BAYES, "persistence_mse": PERS, "ratio_bayes": eval_mse / BAYES,
         "ratio_persistence": eval_mse / PERS,
         "gap_closed": (PERS - eval_mse) / (PERS - BAYES), "chunk_wall_s": wall, "chunk_runs": 9,
+        "sweep_id": SWEEP_ID,
     }
 
 
@@ -226,40 +232,73 @@ def test_summary_table_groups_references_after_strategies() -> None:
     assert shown.iloc[1]["strategy"] == "Bayes floor (reference)"
 
 
-def test_docstring_defines_every_metric() -> None:
-    doc = sm.__doc__ or ""
+def test_registry_defines_every_metric() -> None:
+    metrics, errors = sm.metric_registry()
+    assert errors == {}
+    names = [m.name for m in metrics]
+    assert names == ["max_usable_lr", "eval_ratio_median", "eval_spread", "best_lr",
+                     "best_ratio_median", "best_gap_closed", "divergence_rate", "stable_frac",
+                     "usable_frac", "nan_rate_init", "init_nonfinite_any", "runs", "seeds", "lrs"]
+    by_column = {c: m for m in metrics for c in m.columns}
     for col in sm.SUMMARY_COLUMNS:
-        if col not in ("dataset", "strategy", "kind"):
-            assert f"``{col}``" in doc, col
-    names = sm.metric_names()
-    for name in ("finite", "improved", "usable", "max_usable_lr", "nan_rate_init"):
-        assert name in names
-    assert "usable LR first" in sm.doc_paragraph("Sort rule")
+        if col not in sm.KEY_COLUMNS:
+            m = by_column[col]
+            assert m.description.strip() and m.label.strip(), col
+            assert m.direction in ("lower", "higher", "none")
+    assert by_column["best_ratio_q25"].name == "best_ratio_median"
+    assert [name for name, _ in sm.RUN_DEFINITIONS] == ["finite", "improved", "usable",
+                                                        "eval_ratio", "gap_closed"]
+    assert "usable LR first" in sm.SORT_RULE
+    text = sm.definitions_markdown(metrics)
+    for col in sm.SUMMARY_COLUMNS[3:]:
+        assert f"`{col}`" in text, col
 
 
-def test_markdown_table_escapes_pipes() -> None:
-    md = markdown_table(pd.DataFrame({"a": ["x|y", "z"], "b": ["1", "22"]}))
+def test_sample_summary_is_unchanged() -> None:
+    """The committed sample's summary.csv (written by the code before the metric registry)."""
+    got = sm.summary_table(pd.read_parquet(SAMPLE / "runs.parquet"))
+    want = pd.read_csv(SAMPLE / "summary.csv")
+    assert list(got.columns) == list(want.columns)
+    for c in got.columns:
+        kind = str if c in sm.KEY_COLUMNS else float
+        got[c], want[c] = got[c].astype(kind), want[c].astype(kind)
+    pd.testing.assert_frame_equal(got, want, rtol=1e-12)
+
+
+def test_metrics_doc_is_generated() -> None:
+    doc = REPO / "docs" / "metrics.md"
+    assert doc.read_text() == sm.metrics_markdown(), "run `python -m bench docs`"
+    assert "## Adding a metric" in doc.read_text()
+
+
+def test_table_markdown_escapes_pipes() -> None:
+    md = table_markdown(pd.DataFrame({"a": ["x|y", "z"], "b": ["1e-04", "22"]}))
     lines = md.splitlines()
     assert len(lines) == 4 and "x\\|y" in lines[2]
-    assert lines[1].startswith("| :") and lines[1].endswith(": |")
+    assert "1e-04" in lines[2]  # text stays as formatted, not re-parsed as a number
+    assert lines[1].startswith("|:") and lines[1].endswith(":|")
 
 
 # ------------------------------------------------------------------------------- report
 
 
-def results_dir(root: Path, records: list[dict], failures: dict[str, str]) -> Path:
+def write_records(root: Path, records: list[dict]) -> None:
     store = Store(root)
     for r in records:
-        store.write(r)
+        store.write(RunRecord.from_json(r))
     store.write_table()
+
+
+def results_dir(root: Path, records: list[dict], failures: dict[str, str]) -> Path:
+    write_records(root, records)
     spec = {"profile": "quick", "strategies": "all", "datasets": ["ar1"], "lrs": list(LRS),
             "seeds": 3, "overrides": OVERRIDES, "max_runs": 64}
     env = {"python": "3.11", "jax": "0.0", "optax": "0.0", "numpy": "2", "platform": "test",
            "device": "cpu:cpu", "device_count": 1, "cpu_count": 2, "git_commit": "abc1234"}
-    write_json(root / "sweep.json", {"spec": spec, "environment": env,
-                                     "last_run": {"ran": len(records), "skipped": 0,
-                                                  "failures": failures, "corrupt": [],
-                                                  "wall_s": 12.5, "table": "runs.parquet"}})
+    last = {"ran": len(records), "skipped": 0, "failures": failures, "corrupt": [],
+            "wall_s": 12.5, "table": "runs.parquet"}
+    write_json(root / "sweep.json", {"sweep_id": SWEEP_ID, "spec": spec, "environment": env,
+                                     "last_run": last})
     write_json(root / "failures.json", failures)
     return root
 
@@ -292,26 +331,72 @@ def test_write_report(tmp_path: Path) -> None:
     assert "runs.parquet" in md and "abc1234" in md
     assert "| stable " in md and "Bayes floor (reference)" in md
     assert "max_usable_lr" in md  # the definitions are in
+    heads = [line for line in md.splitlines() if line.startswith("## ")]
+    assert heads == ["## Findings", "## Summary", "## More figures", "## Failures",
+                     "## What was run", "## Metric definitions", "## Environment and wall time"]
+    assert md.index("## Findings") < md.index("figures/lr_sensitivity.png") < md.index("## Summary")
+    findings = md[md.index("## Findings"):md.index("## Summary")]
+    assert "`blowup` (100% of seeds)" in findings  # non-finite at init
+    assert "No usable learning rate" in findings and "`blowup`" in findings
+    assert "`stable`, 1.16 [1.14, 1.2]" in findings  # lowest best ratio, with its IQR
+    assert "3 seeds" in findings and "not tested for significance" in findings
+    assert "`steps`: 20" in md  # every config field, labelled by its name
+    csv = pd.read_csv(root / "summary.csv")
+    assert list(csv.columns) == list(sm.SUMMARY_COLUMNS)
+    assert set(csv["strategy"]) >= {"stable", "worse", "blowup", "Bayes floor"}
     assert not list(root.glob(".*.tmp")) and not list((root / "figures").glob(".*.tmp"))
     # rerunning overwrites in place
     assert write_report(root) == (md_path, html_path)
 
 
-def test_write_report_one_lr_one_seed_and_stale_records(tmp_path: Path) -> None:
+def test_write_report_one_lr_one_seed_and_other_sweeps(tmp_path: Path) -> None:
     root = tmp_path / "res"
     recs = [record("solo", 1e-3, 0, 0.03), record("dead", 1e-3, 0, math.nan, diverged=True)]
+    recs[0]["config"]["settings"] = {"t_max": 256.0}  # a strategy's own setting
     results_dir(root, recs, {})
-    stale = record("solo", 1e-3, 0, 0.5)
-    stale["config"]["steps"] = 999
-    stale["key"] = "0000stale0000000"
-    Store(root).write(stale)
-    Store(root).write_table()
+    stale = record("solo", 1e-3, 0, 0.5) | {"sweep_id": "an-older-sweep"}
+    stale["key"] = "0000stale0000000"  # same (dataset, strategy, lr, seed), another sweep
+    other = record("gone", 1e-3, 0, 0.03) | {"sweep_id": "an-older-sweep"}
+    other["key"] = "0000other0000000"
+    write_records(root, [stale, other])
+    res = load_results(root)
+    assert sorted(res.runs["strategy"]) == ["dead", "solo"]
+    assert float(res.runs.loc[res.runs["strategy"] == "solo", "eval_mse"].iloc[0]) == 0.03
     md_path, html_path = write_report(root)
     md = md_path.read_text()
-    assert "1 record(s) made with other settings" in md
+    assert "2 record(s) of other sweeps" in md and SWEEP_ID in md
     assert "None: every strategy ran." in md
     assert "data:image/png;base64," in html_path.read_text()
-    assert "| solo " in md and "| dead " in md
+    assert "| solo " in md and "| dead " in md and "gone" not in md
+    assert "`settings.t_max` (per strategy): solo: 256" in md
+
+
+def test_records_without_sweep_ids_and_duplicates(tmp_path: Path) -> None:
+    """Older results: a runs.parquet without a sweep_id column (and no runs/ folder)."""
+    root = tmp_path / "res"
+    root.mkdir()
+    recs = [record("a", 1e-3, s, 0.03) for s in range(2)]
+    recs.append(dict(recs[0], key="ffff" + recs[0]["key"][4:], eval_mse=0.04))  # same cell
+    rows = pd.DataFrame([RunRecord.from_json(r).row() for r in recs]).drop(columns="sweep_id")
+    rows.to_parquet(root / "runs.parquet", index=False)
+    res = load_results(root)
+    assert len(res.runs) == 2
+    assert any("predate sweep ids" in n for n in res.notes)
+    assert any("1 duplicate" in n for n in res.notes)
+    kept = res.runs.loc[res.runs["seed"] == 0, "eval_mse"].iloc[0]
+    assert kept == 0.04  # the last one by key
+
+
+def test_report_from_runs_parquet_alone(tmp_path: Path) -> None:
+    """The committed sample has runs.parquet but no runs/ folder."""
+    root = tmp_path / "sample"
+    root.mkdir()
+    for name in ("runs.parquet", "sweep.json", "failures.json"):
+        (root / name).write_bytes((SAMPLE / name).read_bytes())
+    res = load_results(root)
+    assert len(res.runs) == len(pd.read_parquet(SAMPLE / "runs.parquet"))
+    assert any("no `runs/` folder" in n for n in res.notes)
+    assert any("predate sweep ids" in n for n in res.notes)
 
 
 def test_write_report_without_runs(tmp_path: Path) -> None:

@@ -41,6 +41,8 @@ def test_every_run_has_one_record_and_the_table_loads(done):
     assert env["device"].startswith("cpu") and env["jax"]
     rec = json.loads(next((out / "runs").glob("*.json")).read_text())
     assert rec["config"]["hidden"] == [8, 6] and len(rec["init_nonfinite_frac"]) == 3
+    assert rec["sweep_id"] == SPEC.sweep_id
+    assert not {"ratio_bayes", "ratio_persistence", "gap_closed"} & set(rec)  # raw values only
 
 
 def test_rerun_skips_finished_runs(done, tmp_path):
@@ -111,8 +113,10 @@ def test_cli_run_end_to_end_writes_report(tmp_path):
     assert runs[["strategy", "lr", "seed"]].values.tolist() == [["glorot", 1e-3, 0]]
     assert runs["cfg.steps"].tolist() == [2]  # --steps and --set reached the run
     report = (tmp_path / "r" / "report.md").read_text()
-    # the report recognises the sweep's own records as made under its spec
-    assert "no record matches" not in report and "other settings" not in report
+    # the records carry the sweep's id, and the report shows them as that sweep's
+    sweep_id = json.loads((tmp_path / "r" / "sweep.json").read_text())["sweep_id"]
+    assert runs["sweep_id"].tolist() == [sweep_id]
+    assert "left out" not in report
     assert "glorot" in report and "data:image/png;base64" in (
         tmp_path / "r" / "report.html").read_text()
 

@@ -23,11 +23,20 @@ def pool():
     return jnp.asarray(data.generate("ar1", 16, 4 * 16 + 1, 7, seed=3, scale=0.25))
 
 
-def _train(strategy, cfgs, pool, steps):
-    state, _ = train.initial_state(strategy, cfgs, None)
-    arch, recipe = train.arch_for(strategy, cfgs[0]), train.Recipe.of(cfgs[0])
+def _state(strategy, cfgs):
+    per_seed = {c.seed: strategy.init_params(jax.random.PRNGKey(c.seed), c, None) for c in cfgs}
+    return train.initial_state(per_seed, cfgs)
+
+
+def _arch(strategy, cfg):
+    return train.Arch.of(cfg, **strategy.nonlinearities())
+
+
+def _train(strategy, cfgs, pool, steps, axis="map"):
+    state = _state(strategy, cfgs)
+    arch, recipe = _arch(strategy, cfgs[0]), train.Recipe.of(cfgs[0])
     state, loss = train.train_steps(state, pool, jnp.int32(0), arch=arch, recipe=recipe,
-                                    n_steps=steps)
+                                    n_steps=steps, axis=axis)
     return jax.device_get(state), np.asarray(loss)
 
 
@@ -39,7 +48,7 @@ def test_one_run_matches_plain_optax_loop(glorot, pool):
     tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), optax.adam(cfg.lr))
     opt = tx.init(params)
     key = jax.random.fold_in(jax.random.PRNGKey(0), 1)
-    arch = train.arch_for(glorot, cfg)
+    arch = _arch(glorot, cfg)
     for t in range(3):
         k_batch, _ = jax.random.split(jax.random.fold_in(key, t))
         batch = train._sample_batch(k_batch, pool, cfg.batch_size, cfg.window)
@@ -99,9 +108,9 @@ def test_eval_mse_groups_do_not_change_the_result(glorot):
     params = glorot.init_params(jax.random.PRNGKey(1), cfg, None)
     stacked = jax.tree.map(lambda x: x[None], params)
     x = jnp.asarray(data.generate("ar1", 4, 300, 7, seed=5, scale=0.25))
-    arch = train.arch_for(glorot, cfg)
-    a = train.eval_mse(stacked, x, arch=arch, group=1)
-    b = train.eval_mse(stacked, x, arch=arch, group=4)
+    arch = _arch(glorot, cfg)
+    a = train.eval_mse(stacked, x, arch=arch, group=1, axis="map")
+    b = train.eval_mse(stacked, x, arch=arch, group=4, axis="vmap")
     pred = np.asarray(stack_forward(params, x))
     ref = np.mean((pred[:, :-1] - np.asarray(x)[:, 1:]) ** 2)
     np.testing.assert_allclose([a[0], b[0]], [ref, ref], rtol=1e-5)
@@ -119,7 +128,7 @@ def test_init_diagnostics_find_first_nonfinite_step():
              W_in_to_cell=jnp.ones((1, 1)))
     arch = train.Arch("linear", "linear", "graves", 0.0, 0.0)
     x = jnp.ones((1, 400, 1), jnp.float32)
-    d = train.init_diagnostics(jax.tree.map(lambda a: a[None], [p]), x, arch=arch,
+    d = train.init_diagnostics(jax.tree.map(lambda a: a[None], [p]), x, arch=arch, axis="map",
                                trace_points=4)
     # c_t = 2 c_{t-1} + 1 → c_t = 2^{t+1} − 1 overflows float32 (max ≈ 2^128) at t = 127 or 128
     first = int(d["first_nonfinite"][0, 0])
@@ -135,9 +144,10 @@ def test_runs_split_across_cpu_devices_equal_each_run_alone(glorot, pool):
     assert len(train.run_devices(4)) == 2 and len(train.run_devices(3)) == 1
     cfgs = [config.resolve("quick", lr=lr, seed=s, **dict(TINY, dropout=0.33))
             for lr, s in ((1e-3, 0), (1e-2, 0), (3e-3, 1), (3e-2, 1))]
-    state, _ = train.initial_state(glorot, cfgs, None)
-    arch, recipe = train.arch_for(glorot, cfgs[0]), train.Recipe.of(cfgs[0])
-    out, loss = train.train_steps(state, pool, jnp.int32(0), arch=arch, recipe=recipe, n_steps=4)
+    state = _state(glorot, cfgs)
+    arch, recipe = _arch(glorot, cfgs[0]), train.Recipe.of(cfgs[0])
+    out, loss = train.train_steps(state, pool, jnp.int32(0), arch=arch, recipe=recipe, n_steps=4,
+                                  axis="map")
     assert len(loss.sharding.device_set) == 2
     for i, cfg in enumerate(cfgs):
         alone, loss_a = _train(glorot, [cfg], pool, 4)
@@ -146,17 +156,12 @@ def test_runs_split_across_cpu_devices_equal_each_run_alone(glorot, pool):
             np.testing.assert_array_equal(np.asarray(out["params"][0][name])[i], value[0])
 
 
-def test_vmapped_runs_equal_mapped_runs(glorot, pool, monkeypatch):
+def test_vmapped_runs_equal_mapped_runs(glorot, pool):
     """The accelerator path (``vmap`` over runs, custom backward batched) gives the CPU path's
-    numbers up to float32 rounding; checked here on the CPU via ``BENCH_RUNS_AXIS``."""
+    numbers up to float32 rounding; checked here on the CPU by passing the axis explicitly."""
     cfgs = [config.resolve("quick", lr=lr, seed=s, **dict(TINY, dropout=0.33))
             for lr, s in ((1e-3, 0), (1e-2, 1), (3e-2, 2))]
-    results = {}
-    for axis in ("map", "vmap"):
-        monkeypatch.setenv("BENCH_RUNS_AXIS", axis)
-        train.train_steps.clear_cache()  # the axis is read when the program is traced
-        results[axis] = _train(glorot, cfgs, pool, 5)
-    train.train_steps.clear_cache()
+    results = {axis: _train(glorot, cfgs, pool, 5, axis=axis) for axis in ("map", "vmap")}
     (s_map, l_map), (s_vmap, l_vmap) = results["map"], results["vmap"]
     np.testing.assert_allclose(l_vmap, l_map, rtol=1e-5)
     for layer_m, layer_v in zip(s_map["params"], s_vmap["params"], strict=True):
@@ -169,5 +174,15 @@ def test_eval_group_size_counts_the_runs_that_run_at_once():
     """Under ``lax.map`` one run per CPU device is evaluated at a time: 4 runs on 2 devices
     hold two groups in memory at once, 3 runs (one device) only one."""
     per_seq = 100 * 6 * 10 * 4  # one run, one sequence of 100 steps, hidden (10,), float32
-    assert train.eval_group_size(3, (8, 100, 7), (10,), budget_bytes=2.1 * per_seq) == 2
-    assert train.eval_group_size(4, (8, 100, 7), (10,), budget_bytes=2.1 * per_seq) == 1
+    assert train.eval_group_size(3, (8, 100, 7), (10,), "map", budget_bytes=2.1 * per_seq) == 2
+    assert train.eval_group_size(4, (8, 100, 7), (10,), "map", budget_bytes=2.1 * per_seq) == 1
+    # under vmap all runs are evaluated at once: 3 runs need 3 groups' worth per sequence
+    assert train.eval_group_size(3, (8, 100, 7), (10,), "vmap", budget_bytes=3.1 * per_seq) == 1
+
+
+def test_runs_axis_is_checked():
+    assert train.check_runs_axis("auto") == "map"  # the tests run on the CPU
+    with pytest.raises(ValueError, match="runs axis 'vamp'"):
+        train.check_runs_axis("vamp")
+    with pytest.raises(ValueError, match="runs axis"):
+        train.over_runs(lambda t: t, jnp.zeros((2, 3)), "auto")

@@ -1,6 +1,6 @@
 """Real Lasagne 0.1 (Theano 1.0.5, CPU) versus our JAX engine, number for number.
 
-Needs the reference venv (``bash bench/reference/setup.sh``, i.e. ``make reference``); the
+Needs the reference venv (``bash bench/studies/oracle/setup.sh``, i.e. ``make reference``); the
 whole module is skipped without it. All oracle cases run in ONE subprocess (Theano compiles
 once per layer configuration; the compiled C code is cached under ``.cache/theano``).
 """
@@ -19,12 +19,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ORACLE_PY = ROOT / ".venv-lasagne" / "bin" / "python"
-ORACLE = ROOT / "bench" / "reference" / "lasagne_oracle.py"
+ORACLE = ROOT / "bench" / "studies" / "oracle" / "lasagne_oracle.py"
 
 pytestmark = pytest.mark.skipif(
     not ORACLE_PY.exists(),
     reason=f"reference venv {ORACLE_PY.relative_to(ROOT)} missing: run "
-    "`bash bench/reference/setup.sh` (make reference) to build Theano 1.0.5 + Lasagne 0.1",
+    "`bash bench/studies/oracle/setup.sh` (make reference) to build Theano 1.0.5 + Lasagne 0.1",
 )
 
 jax = pytest.importorskip("jax")
@@ -352,3 +352,18 @@ def test_oracle_names_a_missing_parameter(workdir):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "W_cell_to_outgate" in lines[0], proc.stderr
+
+
+def test_lasagne_nans_hands_the_engines_layer_to_the_oracle():
+    """``lasagne-nans`` runs the oracle's ``--original-network`` (float32) on the engine's own
+    first layer and input; on a small layer real Lasagne 0.1 gives the engine's numbers."""
+    from bench.studies import lasagne_nans as ln
+
+    params, cell_nl, nl = ln.first_layer("identity-bias", 0, 16)
+    x = ln.make_input(0, 2, 40)
+    hid, note = ln.run_lasagne(params, x, timeout=600)
+    assert hid is not None, note
+    h, _ = ln.engine_forward(params, x, nonlinearity=nl, cell_nonlinearity=cell_nl,
+                             peephole_order="lasagne-0.1")
+    assert hid.dtype == np.float32 and hid.shape == h.shape == (2, 40, 16)
+    np.testing.assert_allclose(hid, h, rtol=1e-4, atol=1e-6)

@@ -1,10 +1,11 @@
 """Theano 1.0.5 + Lasagne 0.1 peer for ``python -m bench perf``; prints one JSON line.
 
-Runs only under the reference venv (``bash bench/reference/setup.sh`` builds it) and loads
-Theano/Lasagne through ``bench/reference/compat.py``::
+Runs only under the reference venv (``bash bench/studies/oracle/setup.sh`` builds it) and
+loads Theano/Lasagne through ``bench/studies/oracle/compat.py``::
 
-    .venv-lasagne/bin/python bench/peers/lasagne_peer.py --pool POOL.npy [--hidden 64,32]
-        [--batch 16] [--window 128] [--steps 3] [--repeats 3] [--lr 1e-3] [--floatX float32]
+    .venv-lasagne/bin/python bench/studies/peers/lasagne_peer.py --pool POOL.npy
+        [--hidden 64,32] [--batch 16] [--window 128] [--steps 3] [--repeats 3] [--lr 1e-3]
+        [--floatX float32]
 
 The model is what a Lasagne user writes for the benchmark's stack: ``InputLayer`` →
 ``DropoutLayer`` → ``LSTMLayer`` (peepholes, tanh, Glorot-uniform gate weights) → dropout →
@@ -15,7 +16,8 @@ whole training step; each step gets a fresh batch of random windows drawn with n
 
 Timing: the ``theano.function`` build is the compile time; one warm-up call of ``steps``
 steps is excluded; then ``repeats`` timed calls. Lasagne 0.1's output peephole sits after
-the sigmoid (its issue #448); that changes no cost. Imports nothing from ``bench``.
+the sigmoid (Lasagne issue #448, https://github.com/Lasagne/Lasagne/issues/448); that
+changes no cost. Imports nothing from ``bench``.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "reference"))
-import compat  # noqa: E402  (bench/reference/compat.py: sets THEANO_FLAGS before theano loads)
+                                "oracle"))
+import compat  # noqa: E402  (../oracle/compat.py: sets THEANO_FLAGS before theano loads)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from peer_common import peer_parser, timed_calls, timing_record  # noqa: E402

@@ -1,7 +1,10 @@
-"""``python -m bench seed-repro``: the seed's NaNs, run again and taken apart.
+"""``python -m bench lasagne-nans``: the original network's NaNs under Lasagne 0.1, run again
+and taken apart.
 
-The recipe is the one in the user's question (../shared/seed/): X uniform on [0, 1) of shape
-(5, 10000, 7), float32, masks of ones, and the first layer 7 → 1024 of the network, built by
+The *original network* is the one a user asked about: a Theano + Lasagne 0.1 stack
+7 → 1024 → 128 → 7 (this project's ``large`` profile) whose first layer, built by their
+``create_identity_lstm``, gave NaNs before any training. The recipe is theirs: X uniform on
+[0, 1) of shape (5, 10000, 7), float32, masks of ones, and the first layer 7 → 1024, built by
 this project's port of ``create_identity_lstm`` (the ``identity-bias`` strategy: G = 10,
 GlorotNormal(gain 0.01) weights, Normal(0.01) peepholes, leaky_rectify cell and output).
 
@@ -10,14 +13,20 @@ step, max |h| and |c| before it):
 
 1. the engine with ``peephole_order="lasagne-0.1"`` (what the user ran), and the same with the
    input dropout p = 0.33 left on (the ``determistic`` typo);
-2. real Lasagne 0.1 on Theano, float32, same parameters and input (a subprocess in
-   ``.venv-lasagne``; skipped with a note when that venv is missing or with ``--no-lasagne``);
+2. real Lasagne 0.1 on Theano, float32, same parameters and input (the oracle,
+   :mod:`bench.studies.oracle`, in a ``.venv-lasagne`` subprocess; skipped with a note when
+   that venv is missing or with ``--no-lasagne``);
 3. the engine with the published (Graves) peephole order;
 4. ``identity-bias-fixed`` (Graves order).
 
 Then the first output step term by term (dropout on versus off; σ(10) twice, leaky_rectify,
 W_in noise, the 0.1 bug's w_co·c² term) and a plain-language summary of the three causes
-(:func:`explanation`, also used in the README).
+(:func:`explanation`). The output-gate peephole bug is Lasagne issue #448
+(https://github.com/Lasagne/Lasagne/issues/448); the identity idea behind
+``create_identity_lstm`` is Le, Jaitly & Hinton (2015), arXiv:1504.00941.
+
+:func:`add_parser` registers ``lasagne-nans`` (``func`` = :func:`cmd`) and its former name
+``seed-repro`` (a note on stderr, then the same).
 """
 
 from __future__ import annotations
@@ -37,17 +46,22 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-LASAGNE_PYTHON = REPO / ".venv-lasagne" / "bin" / "python"
-ORACLE = REPO / "bench" / "reference" / "lasagne_oracle.py"
+from bench.errors import PluginError, UserError
 
-CHANNELS = 7  # the seed's input width (orig_inp of the first layer)
-SECOND_LAYER = 128  # the seed's second layer; drawn so the stack is the seed profile's
-DROPOUT_P = 0.33  # the seed's DropoutLayer(p=0.33) in front of lstm1
+REPO = Path(__file__).resolve().parents[2]
+LASAGNE_PYTHON = REPO / ".venv-lasagne" / "bin" / "python"
+ORACLE = Path(__file__).resolve().parent / "oracle" / "lasagne_oracle.py"
+SETUP = "bash bench/studies/oracle/setup.sh"
+
+PROFILE = "large"  # the original network's sizes: 7 → 1024 → 128 → 7
+CHANNELS = 7  # the original network's input width (orig_inp of the first layer)
+SECOND_LAYER = 128  # its second layer; drawn so the stack is the large profile's
+DROPOUT_P = 0.33  # its DropoutLayer(p=0.33) in front of lstm1
 LEAKINESS = 0.01  # Lasagne's leaky_rectify
-# What the question printed (its own X and weights, so only the order of magnitude compares).
-SEED_NAN_PER_SEQUENCE = (6379520, 6367232, 6377472, 6376448, 6378496)
-SEED_FIRST_STEP_MISMATCH = (-0.03898358, -0.10118812, 0.34877831, -0.02509735, 0.36689138)
+# What the user's question printed (their own X and weights, so only the order of magnitude
+# compares): NaNs per sequence, and h[:, 0, 0] − X[:, 0, 0].
+QUESTION_NAN_PER_SEQUENCE = (6379520, 6367232, 6377472, 6376448, 6378496)
+QUESTION_FIRST_STEP_MISMATCH = (-0.03898358, -0.10118812, 0.34877831, -0.02509735, 0.36689138)
 
 ENGINE_01 = "engine, lasagne-0.1 order"
 ENGINE_01_DROPOUT = "engine, lasagne-0.1 order, input dropout 0.33 on (the typo)"
@@ -75,23 +89,23 @@ def apply_dropout(x: np.ndarray, keep: np.ndarray, p: float = DROPOUT_P) -> np.n
 
 
 def first_layer(strategy: str, seed: int, hidden: int) -> tuple[dict[str, np.ndarray], str, str]:
-    """The strategy's first layer 7 → hidden of the seed's stack: (params, cell nl, hidden nl).
+    """The strategy's first layer 7 → hidden of the original network's stack:
+    (params, cell nonlinearity, hidden nonlinearity).
 
     Built through the strategy registry, exactly as a sweep builds it (key PRNGKey(seed)).
     """
     import jax
 
     from bench.config import resolve
-    from bench.registry import discover
+    from bench.registry import get_strategy
 
-    found, errors = discover()
-    if strategy not in found:
-        raise ValueError(errors.get(strategy, f"strategy {strategy!r} not found"))
-    chosen = found[strategy]
-    cfg = resolve("seed", strategy=strategy, seed=seed, hidden=(hidden, SECOND_LAYER))
+    chosen = get_strategy(strategy)
+    cfg = resolve(PROFILE, strategy=strategy, settings=chosen.settings(), seed=seed,
+                  hidden=(hidden, SECOND_LAYER))
     params = chosen.init_params(jax.random.PRNGKey(seed), cfg)[0]
-    cell_nl, nl = chosen.nonlinearities(cfg)
-    return {k: np.asarray(v, np.float32) for k, v in params.items()}, cell_nl, nl
+    nls = chosen.nonlinearities()
+    return ({k: np.asarray(v, np.float32) for k, v in params.items()},
+            nls["cell_nonlinearity"], nls["nonlinearity"])
 
 
 @functools.cache
@@ -109,7 +123,7 @@ def engine_forward(
     params: dict[str, np.ndarray], x: np.ndarray, *, nonlinearity: str, cell_nonlinearity: str,
     peephole_order: str,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(h, c), each (batch, length, H) float32, with a mask of ones as in the seed."""
+    """(h, c), each (batch, length, H) float32, with a mask of ones as in the question."""
     import jax.numpy as jnp
 
     fn = _compiled(nonlinearity, cell_nonlinearity, peephole_order)
@@ -186,7 +200,8 @@ def _sigmoid(v: np.ndarray) -> np.ndarray:
 def first_step_terms(
     params: dict[str, np.ndarray], x_seen: np.ndarray, x_true: np.ndarray, unit: int = 0,
 ) -> dict[str, np.ndarray]:
-    """h_0[unit] − x_true[unit], split into causes (float64, seed nonlinearities, 0.1 order).
+    """h_0[unit] − x_true[unit], split into causes (float64, the original network's
+    nonlinearities, 0.1 order).
 
     ``x_seen`` (batch, 7) is what the layer received at step 0 (after dropout, if on);
     ``x_true`` (batch, 7) is X[:, 0]. With c_{-1} = h_{-1} = 0 the step is
@@ -231,18 +246,18 @@ def first_step_terms(
 def run_lasagne(
     params: dict[str, np.ndarray], x: np.ndarray, timeout: float = 900.0,
 ) -> tuple[np.ndarray | None, str]:
-    """Run the reference oracle's ``--seed-recipe`` (float32) on these params and input.
+    """Run the oracle's ``--original-network`` (float32) on these params and input.
 
     Returns (hid or None, a one-line note). Never raises for a missing venv or a failed run.
     """
     if not LASAGNE_PYTHON.exists():
         shown = os.path.relpath(LASAGNE_PYTHON, REPO)
-        return None, f"skipped: {shown} not found (bash bench/reference/setup.sh builds it)"
-    with tempfile.TemporaryDirectory(prefix="seed-repro-") as tmp:
+        return None, f"skipped: {shown} not found ({SETUP} builds it)"
+    with tempfile.TemporaryDirectory(prefix="lasagne-nans-") as tmp:
         p_path, x_path, o_path = (os.path.join(tmp, n) for n in ("P.npz", "X.npy", "H.npz"))
         np.savez(p_path, **params)
         np.save(x_path, x)
-        cmd = [str(LASAGNE_PYTHON), str(ORACLE), "--seed-recipe", "--floatX", "float32",
+        cmd = [str(LASAGNE_PYTHON), str(ORACLE), "--original-network", "--floatX", "float32",
                "--params", p_path, "--input", x_path, "--output", o_path]
         t0 = time.perf_counter()
         try:
@@ -281,10 +296,10 @@ def run_recipe(
     report: dict[str, Any] = {
         "seed": seed, "hidden": hidden, "length": length, "batch": batch,
         "outputs_per_sequence": length * hidden, "dropout_p": DROPOUT_P,
-        "seed_reported_nan_per_sequence": list(SEED_NAN_PER_SEQUENCE),
+        "question_nan_per_sequence": list(QUESTION_NAN_PER_SEQUENCE),
         "variants": {}, "notes": {},
     }
-    show(f"seed-repro: X ~ U[0,1) of shape ({batch}, {length}, {CHANNELS}) float32 "
+    show(f"lasagne-nans: X ~ U[0,1) of shape ({batch}, {length}, {CHANNELS}) float32 "
          f"(RandomState({seed})), masks of ones, first layer {CHANNELS} → {hidden}; "
          f"NaN counts are of {length} × {hidden} = {length * hidden:,} outputs per sequence")
 
@@ -299,10 +314,10 @@ def run_recipe(
         if display:
             show(format_variant(name, report))
 
-    seed_params, cell_nl, nl = first_layer("identity-bias", seed, hidden)
+    orig_params, cell_nl, nl = first_layer("identity-bias", seed, hidden)
     # 1 and its dropout twin share the weights: one batch of 2·B sequences, one pass.
     t0 = time.perf_counter()
-    h, c = engine_forward(seed_params, np.concatenate([x, x_drop]), nonlinearity=nl,
+    h, c = engine_forward(orig_params, np.concatenate([x, x_drop]), nonlinearity=nl,
                           cell_nonlinearity=cell_nl, peephole_order="lasagne-0.1")
     seconds = time.perf_counter() - t0
     report["notes"]["engine_batching"] = (f"{ENGINE_01!r} and {ENGINE_01_DROPOUT!r} ran as one "
@@ -315,7 +330,7 @@ def run_recipe(
 
     # 2: real Lasagne on the very same parameters and input.
     if lasagne:
-        hid, note = run_lasagne(seed_params, x)
+        hid, note = run_lasagne(orig_params, x)
     else:
         hid, note = None, "skipped (--no-lasagne)"
     report["notes"][LASAGNE] = note
@@ -330,7 +345,7 @@ def run_recipe(
 
     # 3: the same weights with the published peephole order.
     t0 = time.perf_counter()
-    h, c = engine_forward(seed_params, x, nonlinearity=nl, cell_nonlinearity=cell_nl,
+    h, c = engine_forward(orig_params, x, nonlinearity=nl, cell_nonlinearity=cell_nl,
                           peephole_order="graves")
     record(ENGINE_GRAVES, h, c, time.perf_counter() - t0)
     del h, c
@@ -345,8 +360,8 @@ def run_recipe(
     del h, c
 
     # 5: the first step, term by term.
-    det = first_step_terms(seed_params, x[:, 0], x[:, 0])
-    drop = first_step_terms(seed_params, x_drop[:, 0], x[:, 0])
+    det = first_step_terms(orig_params, x[:, 0], x[:, 0])
+    drop = first_step_terms(orig_params, x_drop[:, 0], x[:, 0])
     report["first_step"] = {
         "x": det["x"].tolist(),
         "kept": keep[:, 0, 0].tolist(),
@@ -356,7 +371,7 @@ def run_recipe(
         "terms_dropout_on": {k: v.tolist() for k, v in drop.items()},
         "max_abs_term_vs_engine": float(max(np.abs(det["total"] - (first_det - det["x"])).max(),
                                             np.abs(drop["total"] - (first_drop - det["x"])).max())),
-        "seed_reported": list(SEED_FIRST_STEP_MISMATCH),
+        "question_reported": list(QUESTION_FIRST_STEP_MISMATCH),
     }
     show(format_first_step(report))
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
@@ -435,7 +450,7 @@ def format_agreement(report: dict[str, Any]) -> str:
             + f"; max |Δh| / max|h| over the first {a['early_steps']} steps: "
             + _num(a["max_rel_diff_early"], ".2g")
             + "\n   (near the blow-up the float32 summation order moves the overflow by a few "
-              "steps; the equations agree, bench/reference/NOTES.md)")
+              "steps; the equations agree, bench/studies/oracle/NOTES.md)")
 
 
 def format_first_step(report: dict[str, Any]) -> str:
@@ -459,7 +474,7 @@ def format_first_step(report: dict[str, Any]) -> str:
             "w_co·c² (0.1 bug)": f"{t['peephole_bug'][b]:+.1e}",
         })
     s_i, s_o, w_co = t["sigma_i"][0], t["sigma_o"][0], t["w_co"][0]
-    seed_vals = ", ".join(f"{v:+.3f}" for v in fs["seed_reported"])
+    question_vals = ", ".join(f"{v:+.3f}" for v in fs["question_reported"])
     return "\n".join([
         "\n== first step, unit 0: h[:,0,0] − X[:,0,0] (engine, lasagne-0.1 order)",
         pd.DataFrame(rows).to_string(index=False),
@@ -469,13 +484,14 @@ def format_first_step(report: dict[str, Any]) -> str:
         f"float32 output, dropout on or off: {fs['max_abs_term_vs_engine']:.1e})",
         "   dropout on: a kept input is scaled by 1/0.67 ≈ 1.49 (h−x ≈ +0.49·x), a dropped one "
         "is 0 (h−x ≈ −x)",
-        f"   the question printed {seed_vals}. Without dropout |h − x| ≤ |w_co| + ~1e-3 "
+        f"   the question printed {question_vals}. Without dropout |h − x| ≤ |w_co| + ~1e-3 "
         "(w_co ~ N(0, 0.01²)), far below 0.35; with it, +0.49·x (kept) or −x (dropped) fits",
     ])
 
 
 _CAUSES = """\
-Why the seed's first LSTM layer gives NaNs, and a garbage first step, before any training
+Why the original network's first LSTM layer gives NaNs, and a garbage first step, before any
+training
 
 1. The unused units are integrators that feed themselves. Every unit after the first 7 has
    forget bias +10: f = σ(10) ≈ 0.99995, a memory of ≈ 22 000 steps, longer than the sequence,
@@ -486,11 +502,12 @@ Why the seed's first LSTM layer gives NaNs, and a garbage first step, before any
    feedback, however small (GlorotNormal(0.01) weights), compounds: |h| grows exponentially,
    several-fold per 1000 steps. A textbook (Graves) LSTM does this too; it only overflows later.
 2. Lasagne 0.1 adds the output-gate peephole after the sigmoid (o = σ(z_o) + w_co·c instead of
-   σ(z_o + w_co·c); Lasagne issue #448, fixed after 0.1). o then grows with c, and h = o·c
-   gains a w_co·c² term. Something that grows like its own square reaches infinity in finite
-   time: float32 overflows to ±inf at one step, at the next inf − inf in h·W_hid makes every
-   unit NaN, and NaN stays NaN. So a sequence whose first all-NaN step is t has (10 000 − t)·1024
-   NaNs. The question's five counts (6.37–6.38 M) are exact multiples of 1024: t = 3770–3782.
+   σ(z_o + w_co·c); Lasagne issue #448, https://github.com/Lasagne/Lasagne/issues/448, fixed
+   after 0.1). o then grows with c, and h = o·c gains a w_co·c² term. Something that grows
+   like its own square reaches infinity in finite time: float32 overflows to ±inf at one
+   step, at the next inf − inf in h·W_hid makes every unit NaN, and NaN stays NaN. So a
+   sequence whose first all-NaN step is t has (10 000 − t)·1024 NaNs. The question's five
+   counts (6.37–6.38 M) are exact multiples of 1024: t = 3770–3782.
 3. get_output(lstm1, determistic=True) misspells "deterministic". Lasagne 0.1 passes unknown
    keywords on without a word, so the DropoutLayer(p=0.33) in front of lstm1 stayed on: each
    input value was zeroed or multiplied by 1/0.67 ≈ 1.49. That, not the weights, is why even
@@ -511,8 +528,8 @@ def explanation(report: dict[str, Any] | None = None) -> str:
     lines = [_CAUSES, "", "Measured in this run:"]
     v = report["variants"]
     total = report["outputs_per_sequence"]
-    seed_lo, seed_hi = min(SEED_NAN_PER_SEQUENCE) / 1e6, max(SEED_NAN_PER_SEQUENCE) / 1e6
-    lines.append(f"- the question (its own draw, dropout on): {seed_lo:.2f}–{seed_hi:.2f} M NaNs "
+    q_lo, q_hi = min(QUESTION_NAN_PER_SEQUENCE) / 1e6, max(QUESTION_NAN_PER_SEQUENCE) / 1e6
+    lines.append(f"- the question (its own draw, dropout on): {q_lo:.2f}–{q_hi:.2f} M NaNs "
                  "of 10.24 M per sequence")
     for name in (ENGINE_01, LASAGNE, ENGINE_01_DROPOUT):
         if name in v:
@@ -571,22 +588,37 @@ def _seed(text: str) -> int:
     return value
 
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``seed-repro`` on the CLI's sub-parsers; return its parser."""
-    p = sub.add_parser(
-        "seed-repro", allow_abbrev=False,
-        help="reproduce the seed's NaNs (engine, real Lasagne 0.1, Graves, fixed) and explain them",
-        description="Run the question's first layer (identity-bias, 7 -> 1024, leaky_rectify) "
-                    "on X ~ U[0,1) of shape (5, 10000, 7) in several variants and explain the "
-                    "NaNs.")
-    p.add_argument("--seed", type=_seed, default=0, help="weights PRNGKey and input RandomState")
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="random seed: weights PRNGKey and input RandomState")
     p.add_argument("--hidden", type=_count, default=1024, help="units of the first layer")
     p.add_argument("--length", type=_count, default=10_000, help="steps per sequence")
     p.add_argument("--batch", type=_count, default=5, help="sequences")
     p.add_argument("--no-lasagne", action="store_true",
-                   help="skip the real Lasagne 0.1 run (needs .venv-lasagne; ~30 s)")
+                   help="skip the real Lasagne 0.1 run (needs .venv-lasagne; the slowest part)")
     p.add_argument("--json", metavar="OUT.json", help="also write the full report as JSON")
-    return p
+
+
+COMMAND = "lasagne-nans"
+OLD_COMMAND = "seed-repro"  # the command's former name, still accepted with a note
+DESCRIPTION = ("Run the original network's first layer (identity-bias, 7 -> 1024, "
+               "leaky_rectify) on X ~ U[0,1) of shape (5, 10000, 7) in several variants "
+               "and explain its NaNs under Lasagne 0.1.")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``lasagne-nans`` (``func`` = :func:`cmd`) and its deprecated alias
+    ``seed-repro`` (``func`` = :func:`cmd_deprecated_alias`)."""
+    p = subparsers.add_parser(
+        COMMAND, allow_abbrev=False, description=DESCRIPTION,
+        help="reproduce the original network's NaNs (engine, real Lasagne 0.1, Graves, fixed) "
+             "and explain them")
+    _add_arguments(p)
+    p.set_defaults(func=cmd)
+    old = subparsers.add_parser(OLD_COMMAND, allow_abbrev=False, description=DESCRIPTION,
+                                help=f"deprecated name of {COMMAND}")
+    _add_arguments(old)
+    old.set_defaults(func=cmd_deprecated_alias)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -610,10 +642,8 @@ def write_json(path: str | Path, report: dict[str, Any]) -> None:
 
 
 def cmd(args: argparse.Namespace) -> int:
-    """``python -m bench seed-repro``; returns the exit status."""
-    from bench.cli import UserError
-    from bench.registry import StrategyError
-
+    """``python -m bench lasagne-nans``; returns the exit status (bad input:
+    :class:`bench.errors.UserError`)."""
     if args.json:
         out = Path(args.json)
         if out.is_dir():
@@ -623,10 +653,16 @@ def cmd(args: argparse.Namespace) -> int:
     try:
         report = run_recipe(args.seed, args.hidden, args.length, args.batch,
                             lasagne=not args.no_lasagne, show=lambda s: print(s, flush=True))
-    except (ValueError, StrategyError) as e:  # a broken strategy module, named by the registry
+    except (ValueError, PluginError) as e:  # e.g. a broken strategy module, named by file
         raise UserError(str(e)) from None
     if args.json:
         write_json(args.json, report)
         print(f"\nreport: {args.json}")
     print(f"({report['wall_s']:.0f} s in all)", file=sys.stderr)
     return 0
+
+
+def cmd_deprecated_alias(args: argparse.Namespace) -> int:
+    """``python -m bench seed-repro``: one line on stderr, then :func:`cmd`."""
+    print(f"note: {OLD_COMMAND!r} is deprecated; use {COMMAND!r}", file=sys.stderr, flush=True)
+    return cmd(args)

@@ -46,7 +46,7 @@ def timed_calls(call: Callable[[], Any], repeats: int) -> tuple[float, list[floa
 def timing_record(args: argparse.Namespace, *, contender: str, device: str, runs: int,
                   warmup: float, times: list[float], compile_s: float, compile_how: str,
                   device_mb: float | None, **extra: Any) -> dict[str, Any]:
-    """The JSON record every contender prints (``bench.perf`` reads it); ``extra`` adds
+    """The JSON record every contender prints (``bench.studies.perf`` reads it); ``extra`` adds
     contender-specific fields (versions, notes, final loss, ...)."""
     return {
         "contender": contender, "device": device, "runs": runs,

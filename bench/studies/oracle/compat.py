@@ -2,7 +2,7 @@
 
 Runs ONLY under ``.venv-lasagne/bin/python`` (see ``setup.sh``). It deliberately imports
 neither jax nor anything from the ``bench`` package, so it can be used as a script
-dependency with ``PYTHONPATH=bench/reference`` or by path.
+dependency with ``PYTHONPATH=bench/studies/oracle`` or by path.
 
 Usage::
 
@@ -19,7 +19,8 @@ import os
 import sys
 import types
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# this file is <repo>/bench/studies/oracle/compat.py
+_REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
 # Theano compiles C code for its ops and caches it. Keep that cache inside the repo's
 # ignored `.cache/` folder (not ~/.theano) so it is per-checkout and easy to wipe.
@@ -85,7 +86,7 @@ def load(floatX: str = "float64", compiledir: str | None = None):
     # stand-in module suffices; any pooling call fails loudly instead of silently.
     if "theano.tensor.signal.downsample" not in sys.modules:
         stub = types.ModuleType("theano.tensor.signal.downsample")
-        stub.__doc__ = "stand-in registered by bench/reference/compat.py (pooling unsupported)"
+        stub.__doc__ = "stand-in registered by bench/studies/oracle/compat.py (no pooling)"
 
         def _no_pooling(*args, **kwargs):
             raise NotImplementedError("pooling is not available in the reference oracle")

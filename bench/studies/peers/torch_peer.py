@@ -11,7 +11,7 @@ MSE, ``torch.optim.Adam`` with ``clip_grad_norm_(…, 1.0)``:
 
 Usage::
 
-    python bench/peers/torch_peer.py --mode custom --pool POOL.npy [--hidden 64,32]
+    python bench/studies/peers/torch_peer.py --mode custom --pool POOL.npy [--hidden 64,32]
         [--batch 16] [--window 128] [--steps 20] [--repeats 3] [--lr 1e-3] [--device auto]
 
 ``POOL.npy`` is the training pool (sequences, length, channels) float32; each step draws

@@ -1,8 +1,8 @@
 """Reference oracle: run real Lasagne 0.1 ``LSTMLayer`` (on Theano 1.0.5) on given parameters.
 
-Runs only under the reference venv (``bash bench/reference/setup.sh`` builds it)::
+Runs only under the reference venv (``bash bench/studies/oracle/setup.sh`` builds it)::
 
-    .venv-lasagne/bin/python bench/reference/lasagne_oracle.py \\
+    .venv-lasagne/bin/python bench/studies/oracle/lasagne_oracle.py \\
         --params P.npz --input X.npy [--mask M.npy] --output OUT.npz \\
         [--nonlinearity tanh] [--cell-nonlinearity tanh] [--no-peepholes] \\
         [--grad-clipping C] [--grad]
@@ -12,18 +12,19 @@ parameter: the gradient of ``L = sum(hid * G)``, ``G = params["__loss_weights__"
 
 Several cases in one process (Theano's compile time is paid once per layer configuration)::
 
-    .venv-lasagne/bin/python bench/reference/lasagne_oracle.py --cases manifest.json
+    .venv-lasagne/bin/python bench/studies/oracle/lasagne_oracle.py --cases manifest.json
 
 where manifest.json is a list of objects with the keys ``params``, ``input``, ``output``
 and optionally ``mask``, ``nonlinearity``, ``cell_nonlinearity``, ``peepholes`` (bool),
 ``grad_clipping`` (number, 0 = off), ``grad`` (bool). Relative paths are taken from the
 manifest's folder.
 
-Reproduce the question's first layer (7 -> 1024, leaky_rectify, G=10, X of (5, 10000, 7))::
+Reproduce the first layer of the original network (the user's ``create_identity_lstm``:
+7 -> 1024, leaky_rectify, G=10) on X of shape (5, 10000, 7)::
 
-    .venv-lasagne/bin/python bench/reference/lasagne_oracle.py --seed-recipe [--seed 0] \\
-        [--floatX float32] [--input-dropout 0.33] [--params P.npz] [--input X.npy] \\
-        [--save-params P.npz] [--save-input X.npy] [--output OUT.npz]
+    .venv-lasagne/bin/python bench/studies/oracle/lasagne_oracle.py --original-network \\
+        [--seed 0] [--floatX float32] [--input-dropout 0.33] [--params P.npz] \\
+        [--input X.npy] [--save-params P.npz] [--save-input X.npy] [--output OUT.npz]
 
 prints a JSON report (NaN count per sequence, first non-finite step, max |h| before it).
 
@@ -338,10 +339,11 @@ def nonfinite_report(hid: np.ndarray) -> dict:
     }
 
 
-def seed_recipe_params(
+def original_network_params(
     oracle: Oracle, n_in: int, n_hid: int, noiselvl: float, G: float, orig_inp: int | None
 ) -> dict:
-    """The question's ``create_identity_lstm`` using Lasagne's own initializers and RNG.
+    """The original network's first layer: the question's ``create_identity_lstm`` built with
+    Lasagne's own initializers and RNG.
 
     Samples in LSTMLayer's order (W_in, W_hid, b per gate, then peepholes), then applies
     the question's edits: ingate/outgate bias +G on the first ``orig_inp`` units, forget bias
@@ -379,14 +381,14 @@ def seed_recipe_params(
     return params
 
 
-def seed_recipe(args) -> dict:
+def original_network(args) -> dict:
     oracle = Oracle(floatX=args.floatX)
     L = oracle.lasagne
     L.random.set_rng(np.random.RandomState(args.seed))
     if args.params:
         params, _ = load_params(args.params, True, oracle.floatX)
     else:
-        params = seed_recipe_params(oracle, 7, 1024, noiselvl=0.01, G=10.0, orig_inp=None)
+        params = original_network_params(oracle, 7, 1024, noiselvl=0.01, G=10.0, orig_inp=None)
     n_in = params["W_in_to_ingate"].shape[0]
     if args.input:
         x = load_array(args.input, "input", 3, oracle.floatX)
@@ -452,13 +454,13 @@ def main(argv: list[str] | None = None) -> int:
         "--nonlinearity",
         choices=NONLINEARITIES,
         default=None,
-        help="layer output nonlinearity (default tanh; seed recipe leaky_rectify)",
+        help="layer output nonlinearity (default tanh; original network leaky_rectify)",
     )
     ap.add_argument(
         "--cell-nonlinearity",
         choices=NONLINEARITIES,
         default=None,
-        help="cell gate nonlinearity (default tanh; seed recipe leaky_rectify)",
+        help="cell gate nonlinearity (default tanh; original network leaky_rectify)",
     )
     ap.add_argument("--no-peepholes", action="store_true")
     ap.add_argument(
@@ -472,24 +474,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--floatX", default="float64", choices=("float64", "float32"))
     ap.add_argument("--cases", metavar="MANIFEST.json", help="run a list of cases at once")
     ap.add_argument(
-        "--seed-recipe",
+        "--original-network",
         action="store_true",
-        help="the question's 7->1024 leaky_rectify layer; JSON report on stdout",
+        help="the original network's 7->1024 leaky_rectify layer; JSON report on stdout",
     )
-    ap.add_argument("--seed", type=int, default=0, help="RNG seed for --seed-recipe")
+    ap.add_argument("--seed", type=int, default=0, help="random seed for --original-network")
     ap.add_argument(
         "--input-dropout",
         type=float,
         default=0.0,
-        help="--seed-recipe: active input DropoutLayer p (the question's typo: 0.33)",
+        help="--original-network: active input DropoutLayer p (the question's typo: 0.33)",
     )
-    ap.add_argument("--save-params", help="--seed-recipe: write the parameters used")
-    ap.add_argument("--save-input", help="--seed-recipe: write the input used")
+    ap.add_argument("--save-params", help="--original-network: write the parameters used")
+    ap.add_argument("--save-input", help="--original-network: write the input used")
     args = ap.parse_args(argv)
 
     try:
-        if args.seed_recipe:
-            print(json.dumps(seed_recipe(args), indent=1))
+        if args.original_network:
+            print(json.dumps(original_network(args), indent=1))
             return 0
         if args.cases:
             with open(args.cases) as f:
@@ -510,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         for flag in ("params", "input", "output"):
             if not getattr(args, flag):
-                raise OracleError(f"--{flag} is required (or use --cases / --seed-recipe)")
+                raise OracleError(f"--{flag} is required (or use --cases / --original-network)")
         oracle = Oracle(floatX=args.floatX)
         run_case(
             oracle,

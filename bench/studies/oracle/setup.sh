@@ -3,12 +3,12 @@
 # in their own virtualenv `.venv-lasagne` at the repository root.
 #
 # Idempotent: an existing venv whose pinned versions already import is left alone
-# (a run then takes about a second). Set FORCE=1 to rebuild from scratch.
+# (a rerun then only checks it). Set FORCE=1 to rebuild from scratch.
 #
-# Usage:  bash bench/reference/setup.sh
+# Usage:  bash bench/studies/oracle/setup.sh
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 VENV="$ROOT/.venv-lasagne"
 PY="${PYTHON311:-python3.11}"
 
@@ -21,7 +21,7 @@ check() {
     # Succeeds only if the venv has exactly the pinned versions and the adapter loads them.
     "$VENV/bin/python" - "$ROOT" <<'EOF' >/dev/null 2>&1
 import sys
-sys.path.insert(0, sys.argv[1] + "/bench/reference")
+sys.path.insert(0, sys.argv[1] + "/bench/studies/oracle")
 import compat
 theano, lasagne = compat.load()
 import numpy, scipy
@@ -68,8 +68,8 @@ pip_install six
 pip_install --no-deps "$THEANO_PIN" "$LASAGNE_PIN"
 
 if ! check; then
-    echo "setup.sh: installed, but Theano/Lasagne do not load through bench/reference/compat.py:" >&2
-    "$VENV/bin/python" -c "import sys; sys.path.insert(0, '$ROOT/bench/reference'); import compat; compat.load()" >&2 || true
+    echo "setup.sh: installed, but Theano/Lasagne do not load through bench/studies/oracle/compat.py:" >&2
+    "$VENV/bin/python" -c "import sys; sys.path.insert(0, '$ROOT/bench/studies/oracle'); import compat; compat.load()" >&2 || true
     exit 1
 fi
 

@@ -1,29 +1,31 @@
-"""bench.seed_repro: the seed's recipe at a small size, its diagnostics, and its command line.
+"""bench.studies.lasagne_nans: the original network's recipe at a small size, its diagnostics,
+and its command line (``lasagne-nans`` and the deprecated ``seed-repro``).
 
-Sizes: hidden 64, length 5000, batch 5 (about 5 s on 2 CPU cores, no Lasagne needed). Why these
-still blow up: the growth comes from the forget-bias-+10 integrators and a recurrent gain of
-GlorotNormal(gain 0.01), whose spectral radius is ≈ 0.01 at any width, so the time to overflow
-hardly depends on H. Measured with the lasagne-0.1 order (first non-finite step, 5 sequences):
-H = 64, seeds 0-3: 2582-3883; H = 128: 2844-3643; H = 256: 3369-3469; H = 1024 (seed 0):
-3799-3806. With seed 0 at H = 64 the overflow comes at steps 2925-3022, well inside 5000 steps,
-and the Graves order is still finite there (max|h| ≈ 2.5e3), so both claims are testable.
+Sizes: hidden 64, length 5000, batch 5 (no Lasagne needed). Why these still blow up: the
+growth comes from the forget-bias-+10 integrators and a recurrent gain of GlorotNormal(gain
+0.01), whose spectral radius is about 0.01 at any width, so the time to overflow hardly depends
+on H. With random seed 0 at H = 64 the lasagne-0.1 order overflows well inside 5000 steps while
+the Graves order is still finite there, so both claims are testable; the tests below check
+exactly that.
 """
 
 import argparse
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
 
-from bench import seed_repro as sr
+from bench.errors import UserError
+from bench.studies import lasagne_nans as ln
 
 H, T, B, SEED = 64, 5000, 5, 0
 
 
 @pytest.fixture(scope="module")
 def report():
-    return sr.run_recipe(SEED, H, T, B, lasagne=False)
+    return ln.run_recipe(SEED, H, T, B, lasagne=False)
 
 
 def _rows(report, name):
@@ -31,7 +33,7 @@ def _rows(report, name):
 
 
 def test_lasagne_order_blows_up_and_nan_count_is_whole_steps(report):
-    for name in (sr.ENGINE_01, sr.ENGINE_01_DROPOUT):
+    for name in (ln.ENGINE_01, ln.ENGINE_01_DROPOUT):
         for r in _rows(report, name):
             first = r["first_nonfinite_step"]
             assert first is not None and 0 < first < T, (name, r)
@@ -45,9 +47,9 @@ def test_lasagne_order_blows_up_and_nan_count_is_whole_steps(report):
 
 
 def test_infs_only_at_the_overflow_step():
-    params, cell_nl, nl = sr.first_layer("identity-bias", SEED, H)
-    x = sr.make_input(SEED, B, T)
-    h, c = sr.engine_forward(params, x, nonlinearity=nl, cell_nonlinearity=cell_nl,
+    params, cell_nl, nl = ln.first_layer("identity-bias", SEED, H)
+    x = ln.make_input(SEED, B, T)
+    h, c = ln.engine_forward(params, x, nonlinearity=nl, cell_nonlinearity=cell_nl,
                              peephole_order="lasagne-0.1")
     assert h.dtype == np.float32 and h.shape == (B, T, H)
     for b in range(B):
@@ -59,16 +61,16 @@ def test_infs_only_at_the_overflow_step():
 
 
 def test_graves_order_is_finite_here_but_grows(report):
-    for r in _rows(report, sr.ENGINE_GRAVES):
+    for r in _rows(report, ln.ENGINE_GRAVES):
         assert r["nan"] == 0 and r["inf"] == 0 and r["first_nonfinite_step"] is None
         assert r["max_abs_h_before"] > 100  # unbounded growth, not the identity's |h| < 1
-    g = report["variants"][sr.ENGINE_GRAVES]["growth"]
+    g = report["variants"][ln.ENGINE_GRAVES]["growth"]
     assert g["factor_per_1000_steps"] > 2
     assert g["max_abs_h"][-1] > 100 * g["max_abs_h"][0]
 
 
 def test_fixed_strategy_is_finite_and_bounded(report):
-    for r in _rows(report, sr.FIXED):
+    for r in _rows(report, ln.FIXED):
         assert r["nan"] == 0 and r["inf"] == 0 and r["first_nonfinite_step"] is None
         assert r["max_abs_h_before"] < 1.0  # tanh output, gate ≤ 1
         assert r["max_abs_c_before"] < 2.0
@@ -84,7 +86,7 @@ def test_first_step_dropout_versus_deterministic(report):
     assert off.max() < 0.05
     x = np.asarray(fs["x"])
     for b, kept in enumerate(fs["kept"]):
-        want = x[b] / (1 - sr.DROPOUT_P) - x[b] if kept else -x[b]
+        want = x[b] / (1 - ln.DROPOUT_P) - x[b] if kept else -x[b]
         assert fs["mismatch_dropout_on"][b] == pytest.approx(want, abs=0.05)
 
 
@@ -111,61 +113,83 @@ def test_sequence_stats_on_a_hand_made_array():
     h[0, 2, 1] = np.inf
     h[0, 3:] = np.nan
     h[1, 4, 0] = np.nan
-    rows = sr.sequence_stats(h)
+    rows = ln.sequence_stats(h)
     assert rows[0] == {"nan": 6, "inf": 1, "first_nonfinite_step": 2, "first_all_nan_step": 3,
                        "max_abs_h_before": 4.0, "max_abs_c_before": None}
     assert rows[1]["first_nonfinite_step"] == 4 and rows[1]["first_all_nan_step"] is None
-    assert sr.nan_relation_holds(rows[:1], length=5, hidden=3)
-    assert not sr.nan_relation_holds(rows, length=5, hidden=3)  # a lone NaN is not whole steps
+    assert ln.nan_relation_holds(rows[:1], length=5, hidden=3)
+    assert not ln.nan_relation_holds(rows, length=5, hidden=3)  # a lone NaN is not whole steps
 
 
 def test_lasagne_skipped_with_a_note(report, monkeypatch, tmp_path):
-    assert report["notes"][sr.LASAGNE].startswith("skipped")
-    assert sr.LASAGNE not in report["variants"]
-    monkeypatch.setattr(sr, "LASAGNE_PYTHON", tmp_path / "missing" / "python")
-    hid, note = sr.run_lasagne({}, np.zeros((1, 1, 7), np.float32))
+    assert report["notes"][ln.LASAGNE].startswith("skipped")
+    assert ln.LASAGNE not in report["variants"]
+    monkeypatch.setattr(ln, "LASAGNE_PYTHON", tmp_path / "missing" / "python")
+    hid, note = ln.run_lasagne({}, np.zeros((1, 1, 7), np.float32))
     assert hid is None and note.startswith("skipped")
 
 
 def test_explanation_names_the_three_causes(report):
-    text = sr.explanation()
+    text = ln.explanation()
     for needle in ("forget bias +10", "after the sigmoid", "determistic", "1/0.67"):
         assert needle in text
     measured = report["explanation"]
     assert measured.startswith(text) and "Measured in this run" in measured
-    assert sr.ENGINE_GRAVES in measured and sr.FIXED in measured
+    assert ln.ENGINE_GRAVES in measured and ln.FIXED in measured
+
+
+class _Parser(argparse.ArgumentParser):
+    """One-line errors and exit status 2, as the command line's parser."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _parser():
-    from bench.cli import _Parser
-
     p = _Parser(prog="python -m bench", allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sr.add_parser(sub)
+    ln.add_parser(sub)
     return p
 
 
+@pytest.mark.parametrize("command", ["lasagne-nans", "seed-repro"])
 @pytest.mark.parametrize("argv", [
-    ["seed-repro", "--determistic"],
-    ["seed-repro", "--hid", "64"],  # abbreviations are refused
-    ["seed-repro", "--hidden", "0"],
-    ["seed-repro", "--length", "ten"],
-    ["seed-repro", "--seed", "-1"],
+    ["--determistic"],
+    ["--hid", "64"],  # abbreviations are refused
+    ["--hidden", "0"],
+    ["--length", "ten"],
+    ["--seed", "-1"],
 ])
-def test_bad_options_exit_2(argv, capsys):
+def test_bad_options_exit_2(command, argv, capsys):
     with pytest.raises(SystemExit) as e:
-        _parser().parse_args(argv)
+        _parser().parse_args([command, *argv])
     assert e.value.code == 2
     assert capsys.readouterr().err.startswith("error:")
+
+
+def test_add_parser_sets_func_and_the_old_name_says_it_is_deprecated(monkeypatch, capsys):
+    p = _parser()
+    new = p.parse_args(["lasagne-nans", "--hidden", "8"])
+    old = p.parse_args(["seed-repro", "--hidden", "8"])
+    assert new.func is ln.cmd
+    assert vars(new) | {"command": None, "func": None} == vars(old) | {"command": None,
+                                                                       "func": None}
+    seen = []
+    monkeypatch.setattr(ln, "run_recipe", lambda *a, **k: seen.append(a) or {"wall_s": 0.0})
+    assert new.func(new) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    assert old.func(old) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "note: 'seed-repro' is deprecated; use 'lasagne-nans'"
+    assert seen == [(0, 8, 10_000, 5)] * 2
 
 
 def test_cli_registration_rejects_unknown_options(capsys):
     from bench import cli
 
-    if "seed-repro" not in cli.COMMANDS:
-        pytest.skip("seed-repro is not registered in bench/cli.py yet")
     try:
-        status = cli.main(["seed-repro", "--determistic"])
+        status = cli.main(["lasagne-nans", "--determistic"])
     except SystemExit as e:  # main may let argparse's exit through or return its code
         status = e.code
     assert status == 2
@@ -174,25 +198,25 @@ def test_cli_registration_rejects_unknown_options(capsys):
 
 def test_cmd_writes_strict_json(tmp_path, capsys):
     out = tmp_path / "r.json"
-    args = _parser().parse_args(["seed-repro", "--hidden", "16", "--length", "300", "--batch", "2",
-                                 "--no-lasagne", "--json", str(out)])
-    assert sr.cmd(args) == 0
+    args = _parser().parse_args(["lasagne-nans", "--hidden", "16", "--length", "300",
+                                 "--batch", "2", "--no-lasagne", "--json", str(out)])
+    assert ln.cmd(args) == 0
     printed = capsys.readouterr().out
-    assert "== " + sr.ENGINE_01 in printed and "Measured in this run" in printed
+    assert "== " + ln.ENGINE_01 in printed and "Measured in this run" in printed
 
     def no_constants(name):
         raise AssertionError(f"non-standard JSON constant {name}")
 
     data = json.loads(out.read_text(), parse_constant=no_constants)
     assert data["hidden"] == 16 and data["length"] == 300
-    assert set(data["variants"]) == {sr.ENGINE_01, sr.ENGINE_01_DROPOUT, sr.ENGINE_GRAVES,
-                                     sr.FIXED}
+    assert data["question_nan_per_sequence"] == list(ln.QUESTION_NAN_PER_SEQUENCE)
+    assert [k for k in data if "seed" in k] == ["seed"]  # "seed" is the random seed only
+    assert set(data["variants"]) == {ln.ENGINE_01, ln.ENGINE_01_DROPOUT, ln.ENGINE_GRAVES,
+                                     ln.FIXED}
 
 
 def test_cmd_rejects_json_in_a_missing_folder(tmp_path):
-    from bench.cli import UserError
-
     args = argparse.Namespace(seed=0, hidden=8, length=10, batch=1, no_lasagne=True,
                               json=str(tmp_path / "nope" / "r.json"))
     with pytest.raises(UserError, match="does not exist"):
-        sr.cmd(args)
+        ln.cmd(args)

@@ -1,0 +1,116 @@
+"""The report's figures: one module per figure in this folder (files starting with ``_`` are
+skipped), plus third-party modules under the entry-point group ``lstm_init_bench.figures``.
+
+A figure module defines ``FIGURE = FigureSpec(name, caption, draw, position)``; its name is the
+file stem (or the entry point's name) and the PNG's file name. Every ``draw`` takes one
+:class:`ResultsContext` and returns a :class:`matplotlib.figure.Figure` (no pyplot state; the
+report applies the seaborn style and renders it with Agg). The figure with the smallest
+``position`` is the report's main figure. This package defines only the types; it imports no
+figure module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from bench.errors import PluginError
+from bench.plugins import Kind, discover
+
+
+def palette(strategies: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Fixed colour and marker per strategy (alphabetical, so they agree across figures)."""
+    names = sorted(set(strategies))
+    base = sns.color_palette("tab10") + sns.color_palette("Dark2")
+    colors = base if len(names) <= len(base) else sns.color_palette("husl", len(names))
+    markers = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "p", "h", "*", "d", "8"]
+    return ({n: colors[i] for i, n in enumerate(names)},
+            {n: markers[i % len(markers)] for i, n in enumerate(names)})
+
+
+@dataclass(frozen=True)
+class ResultsContext:
+    """What every figure is drawn from.
+
+    ``runs``: the run table with :func:`bench.summary.run_flags`' columns. ``summary``:
+    :func:`bench.summary.summary_table` (``kind`` ``"strategy"`` rows in the sort order, then
+    the ``"reference"`` rows, per dataset). ``datasets``: sorted dataset names. ``colors``,
+    ``markers``: one per strategy (:func:`palette`).
+    """
+
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    datasets: list[str]
+    colors: dict[str, Any]
+    markers: dict[str, str]
+
+    @classmethod
+    def build(cls, runs: pd.DataFrame, summary: pd.DataFrame) -> ResultsContext:
+        """A context from flagged runs and their summary table."""
+        colors, markers = palette(runs["strategy"])
+        return cls(runs=runs, summary=summary, datasets=sorted(runs["dataset"].unique()),
+                   colors=colors, markers=markers)
+
+    def strategy_rows(self, dataset: str) -> pd.DataFrame:
+        """The dataset's strategy rows of the summary, in its order."""
+        t = self.summary
+        return t[(t["dataset"] == dataset) & (t["kind"] == "strategy")]
+
+    def references(self, dataset: str) -> dict[str, float]:
+        """The dataset's reference rows: ``eval_ratio_median`` by name."""
+        t = self.summary
+        refs = t[(t["dataset"] == dataset) & (t["kind"] == "reference")]
+        return dict(zip(refs["strategy"], refs["eval_ratio_median"].astype(float), strict=True))
+
+    def dataset_runs(self, dataset: str) -> pd.DataFrame:
+        """The dataset's runs."""
+        return self.runs[self.runs["dataset"] == dataset]
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the report: ``name`` (the PNG's stem), ``caption`` (Markdown, shown under
+    it), ``draw(ctx) -> Figure`` and ``position`` (the order; the smallest is the main
+    figure)."""
+
+    name: str
+    caption: str
+    draw: Callable[[ResultsContext], Figure]
+    position: float
+
+
+def _load(name: str, module: Any, origin: str) -> FigureSpec:
+    spec = getattr(module, "FIGURE", None)
+    if spec is None:
+        raise PluginError(f"{origin}: defines no FIGURE")
+    if not isinstance(spec, FigureSpec):
+        raise PluginError(f"{origin}: FIGURE is a {type(spec).__name__}, not a "
+                          "bench.figures.FigureSpec")
+    if spec.name != name:
+        raise PluginError(f"{origin}: FIGURE.name is {spec.name!r}, expected {name!r} (the "
+                          "module's name)")
+    if not callable(spec.draw):
+        raise PluginError(f"{origin}: FIGURE.draw is not callable")
+    if not isinstance(spec.caption, str) or not spec.caption.strip():
+        raise PluginError(f"{origin}: FIGURE.caption must be a non-empty string")
+    if not isinstance(spec.position, int | float):
+        raise PluginError(f"{origin}: FIGURE.position is not a number")
+    return spec
+
+
+KIND: Kind[FigureSpec] = Kind("figures", "bench.figures", _load)
+
+
+def figure_registry() -> tuple[list[FigureSpec], dict[str, str]]:
+    """Every figure, ordered by ``position`` then name, and the one-line errors of the broken
+    figure modules (by name)."""
+    found, errors = discover(KIND)
+    return sorted(found.values(), key=lambda f: (f.position, f.name)), errors
+
+
+__all__ = ["FigureSpec", "ResultsContext", "KIND", "figure_registry", "palette"]

@@ -1,0 +1,155 @@
+"""The run record: one typed schema shared by the sweep, the store, the summary and the tests.
+
+A record holds raw measurements only. Values derived from them (the ratio to the Bayes floor,
+the gap closed, usable or not) are computed in one place, :func:`bench.summary.run_flags`.
+Records are stored as strict JSON: a missing or non-finite number is ``null``, never ``NaN``;
+reading turns ``null`` back into NaN for numeric fields.
+
+Fields (per layer lists run from the first LSTM layer to the last):
+
+- identity: ``key`` (hash of the resolved config, :meth:`bench.config.RunConfig.key`),
+  ``sweep_id`` (the sweep that made it, :attr:`bench.sweep.SweepSpec.sweep_id`), ``strategy``,
+  ``dataset``, ``profile``, ``lr``, ``seed``, ``config`` (the resolved config as a dict);
+- the forward pass at init over ``init_sequences`` × ``init_length`` steps:
+  ``init_nonfinite_frac`` (fraction of non-finite h), ``init_first_nonfinite`` (first step with a
+  non-finite h, -1 if none), ``init_max_h`` and ``init_max_c`` (max |h|, |c| over finite values),
+  ``init_h_trace`` (max |h| over blocks of time);
+- training: ``loss_curve`` (block means of the training loss; null after a divergence),
+  ``diverged``, ``diverged_step`` (-1 if not);
+- evaluation: ``eval_mse_init`` and ``eval_mse`` (one-step MSE on the evaluation sequences at init
+  and after training), ``eval_variance`` (those sequences' own variance), and the dataset's exact
+  floors (channel means) ``variance``, ``bayes_mse``, ``persistence_mse``;
+- cost: ``chunk_wall_s`` (wall time of the compiled chunk the run was trained in) and
+  ``chunk_runs`` (runs in that chunk).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished run (see the module docstring for the meaning of every field)."""
+
+    key: str
+    sweep_id: str
+    strategy: str
+    dataset: str
+    profile: str
+    lr: float
+    seed: int
+    config: dict[str, Any]
+    diverged: bool
+    diverged_step: int
+    eval_mse_init: float
+    eval_mse: float
+    eval_variance: float
+    variance: float
+    bayes_mse: float
+    persistence_mse: float
+    init_nonfinite_frac: list[float] = field(default_factory=list)
+    init_first_nonfinite: list[int] = field(default_factory=list)
+    init_max_h: list[float] = field(default_factory=list)
+    init_max_c: list[float] = field(default_factory=list)
+    init_h_trace: list[list[float]] = field(default_factory=list)
+    loss_curve: list[float] = field(default_factory=list)
+    chunk_wall_s: float = math.nan
+    chunk_runs: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """A strict-JSON dict (non-finite numbers as None)."""
+        return strict(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunRecord:
+        """Parse and check a stored record; ``ValueError`` names the first bad field."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        missing = [f.name for f in FIELDS if f.name not in data and _required(f)]
+        if missing:
+            raise ValueError(f"missing field {missing[0]!r}")
+        values = {}
+        for f in FIELDS:
+            if f.name in data:
+                values[f.name] = _coerce(f.name, HINTS[f.name], data[f.name])
+        return cls(**values)
+
+    def row(self) -> dict[str, Any]:
+        """One row of the run table: every field but ``config``, whose entries become
+        ``cfg.<name>`` columns (the strategy's settings ``cfg.settings.<name>``), except those
+        already columns (strategy, dataset, lr, seed, profile)."""
+        row = {f.name: getattr(self, f.name) for f in FIELDS if f.name != "config"}
+        for k, v in self.config.items():
+            if k in ("strategy", "dataset", "lr", "seed", "profile"):
+                continue
+            if k == "settings" and isinstance(v, dict):
+                row.update({f"cfg.settings.{n}": sv for n, sv in v.items()})
+            else:
+                row[f"cfg.{k}"] = v
+        return row
+
+
+FIELDS = dataclasses.fields(RunRecord)
+HINTS = typing.get_type_hints(RunRecord)
+COLUMNS = tuple(f.name for f in FIELDS)
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    """``value`` as the field's type; null → NaN in float positions."""
+    try:
+        if hint is float:
+            return math.nan if value is None else float(value)
+        if hint is int:
+            if isinstance(value, bool) or int(value) != value:
+                raise ValueError
+            return int(value)
+        if hint is bool:
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if hint is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin is dict:
+            if not isinstance(value, dict):
+                raise ValueError
+            return value
+        if origin is list:
+            if not isinstance(value, list):
+                raise ValueError
+            return [_coerce(name, args[0], v) for v in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"field {name!r}: {value!r} is not a {hint}") from None
+    return value
+
+
+def strict(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None, recursively (tuples become lists),
+    numpy scalars as Python numbers: what strict JSON can hold."""
+    if isinstance(obj, dict):
+        return {str(k): strict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, str):  # numpy arrays and scalars
+        return strict(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return obj
+
+
+def dumps(obj: Any) -> bytes:
+    """Strict, pretty, sorted JSON (``null`` for non-finite numbers; never ``NaN``)."""
+    return json.dumps(strict(obj), indent=1, sort_keys=True, allow_nan=False,
+                      default=str).encode()

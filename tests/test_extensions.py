@@ -1,0 +1,205 @@
+"""Adding a metric or a figure is one new file: a module exposed through an entry point (here a
+fake installed distribution on PYTHONPATH) shows up in the report, summary.csv and the figures
+with no edit elsewhere; a broken one is reported and the others still work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench import summary as sm
+from bench.errors import PluginError
+from bench.figures import KIND as FIGURES
+from bench.metrics import Metric
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "results" / "sample"
+
+METRIC_MODULE = '''
+from bench.metrics import Cell, Metric
+
+
+def compute(cell: Cell) -> float:
+    return float(cell.runs["eval_mse"].max())
+
+
+METRIC = Metric(name="my_metric", compute=compute, label="largest eval MSE (plugin)",
+                direction="lower", format="num", position=1000,
+                description="the largest `eval_mse` of the cell (plugin).")
+'''
+
+FIGURE_MODULE = '''
+from matplotlib.figure import Figure
+
+from bench.figures import FigureSpec, ResultsContext
+
+
+def draw(ctx: ResultsContext) -> Figure:
+    fig = Figure(figsize=(4, 3))
+    ax = fig.subplots()
+    t = ctx.summary[ctx.summary["kind"] == "strategy"]
+    ax.bar(t["strategy"], t["my_metric"].astype(float),  # the plugin metric is in the summary
+           color=[ctx.colors[s] for s in t["strategy"]])
+    return fig
+
+
+FIGURE = FigureSpec(name="my_fig", caption="Plugin figure: largest eval MSE per strategy.",
+                    draw=draw, position=1000)
+'''
+
+BROKEN_IMPORT = "raise RuntimeError('this metric module is broken')\n"
+
+CRASHING_METRIC = '''
+from bench.metrics import Metric
+
+METRIC = Metric(name="crashing", compute=lambda cell: 1 / 0, label="crash", direction="none",
+                format="num", position=5, description="always fails.")
+'''
+
+CRASHING_FIGURE = '''
+from bench.figures import FigureSpec
+
+
+def draw(ctx):
+    raise ValueError("cannot draw this")
+
+
+FIGURE = FigureSpec(name="bad_fig", caption="never shown", draw=draw, position=1)
+'''
+
+
+def install(tmp: Path, modules: dict[str, str], entry_points: str) -> Path:
+    """Write ``modules`` and a fake distribution ``xyz`` declaring ``entry_points`` into
+    ``tmp/site``; return that folder (to put on PYTHONPATH)."""
+    site = tmp / "site"
+    dist = site / "xyz-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: xyz\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+    for name, code in modules.items():
+        (site / f"{name}.py").write_text(code)
+    return site
+
+
+def small_results(tmp: Path) -> Path:
+    """A results directory of two strategies of the committed sample (runs.parquet only)."""
+    root = tmp / "res"
+    root.mkdir()
+    runs = pd.read_parquet(SAMPLE / "runs.parquet")
+    runs = runs[runs["strategy"].isin(["glorot", "identity-bias"])]
+    runs.to_parquet(root / "runs.parquet", index=False)
+    (root / "sweep.json").write_bytes((SAMPLE / "sweep.json").read_bytes())
+    return root
+
+
+def write_report_with(site: Path, root: Path) -> None:
+    code = "import sys; from bench.report import write_report; write_report(sys.argv[1])"
+    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{REPO}", "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, "-c", code, str(root)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_metric_and_a_figure_are_one_file_each(tmp_path: Path) -> None:
+    site = install(tmp_path, {"my_metric_mod": METRIC_MODULE, "my_fig_mod": FIGURE_MODULE}, """\
+        [lstm_init_bench.metrics]
+        my_metric = my_metric_mod
+
+        [lstm_init_bench.figures]
+        my_fig = my_fig_mod
+        """)
+    root = small_results(tmp_path)
+    write_report_with(site, root)
+    md, page = (root / "report.md").read_text(), (root / "report.html").read_text()
+    csv = pd.read_csv(root / "summary.csv")
+    assert list(csv.columns)[-1] == "my_metric"  # position 1000: the last column
+    runs = pd.read_parquet(root / "runs.parquet")
+    glorot = csv[csv["strategy"] == "glorot"].iloc[0]
+    assert glorot["my_metric"] == runs.loc[runs["strategy"] == "glorot", "eval_mse"].max()
+    assert "largest eval MSE (plugin)" in md  # the column label
+    assert "the largest `eval_mse` of the cell (plugin)." in md  # the definition
+    assert "](figures/my_fig.png)" in md and "Plugin figure: largest eval MSE" in md
+    assert (root / "figures" / "my_fig.png").read_bytes().startswith(b"\x89PNG")
+    assert page.count("data:image/png;base64,") == 6
+    assert 'id="figure-my_fig"' in page and "Plugin figure: largest eval MSE" in page
+    assert "None: every strategy ran." in md
+
+
+def test_broken_plugins_are_reported_and_the_others_work(tmp_path: Path) -> None:
+    site = install(tmp_path, {"broken_mod": BROKEN_IMPORT, "crashing_mod": CRASHING_METRIC,
+                              "bad_fig_mod": CRASHING_FIGURE}, """\
+        [lstm_init_bench.metrics]
+        broken = broken_mod
+        crashing = crashing_mod
+        max_usable_lr = crashing_mod
+
+        [lstm_init_bench.figures]
+        bad_fig = bad_fig_mod
+        """)
+    root = small_results(tmp_path)
+    write_report_with(site, root)
+    md = (root / "report.md").read_text()
+    failures = md[md.index("## Failures"):md.index("## What was run")]
+    assert "metric broken" in failures and "RuntimeError: this metric module is broken" in failures
+    assert "metric crashing" in failures and "ZeroDivisionError" in failures
+    assert "clashes with a built-in" in failures  # max_usable_lr stays the built-in one
+    assert "figure bad_fig" in failures and "ValueError: cannot draw this" in failures
+    csv = pd.read_csv(root / "summary.csv")
+    assert "crashing" not in csv.columns and "broken" not in csv.columns
+    assert list(csv.columns) == list(sm.summary_columns())  # every built-in metric is there
+    assert "largest usable LR" in md and "never shown" not in md
+    assert len(list((root / "figures").glob("*.png"))) == 5
+
+
+def module(**attrs: object) -> types.ModuleType:
+    m = types.ModuleType("fake")
+    m.__dict__.update(attrs)
+    return m
+
+
+def test_invalid_declarations_name_the_module() -> None:
+    good = Metric(name="x", compute=len, label="x", direction="lower", format="num",
+                  position=1, description="x.")
+    assert sm.KIND.load("x", module(METRIC=good), "bench/metrics/x.py") is good
+    with pytest.raises(PluginError, match="bench/metrics/y.py: METRIC.name is 'x'"):
+        sm.KIND.load("y", module(METRIC=good), "bench/metrics/y.py")
+    with pytest.raises(PluginError, match="defines no METRIC"):
+        sm.KIND.load("x", module(), "bench/metrics/x.py")
+    bad = Metric(name="x", compute=len, label="x", direction="down", format="pounds",
+                 position=1, description="x.")
+    with pytest.raises(PluginError, match="direction 'down'.*format 'pounds'"):
+        sm.KIND.load("x", module(METRIC=bad), "bench/metrics/x.py")
+    with pytest.raises(PluginError, match="defines no FIGURE"):
+        FIGURES.load("f", module(), "bench/figures/f.py")
+
+
+def test_summarize_leaves_out_a_failing_metric_with_a_warning() -> None:
+    runs = pd.read_parquet(SAMPLE / "runs.parquet")
+    runs = runs[runs["strategy"] == "glorot"]
+    metrics = sm.metric_registry()[0]
+    crash = Metric(name="crash", compute=lambda cell: 1 / 0, label="c", direction="none",
+                   format="num", position=0, description="fails.")
+    with pytest.warns(RuntimeWarning, match="metric 'crash' failed"):
+        out = sm.summarize(runs, [crash, *metrics])
+    assert list(out.columns) == list(sm.summary_columns(metrics))
+    errors: dict[str, str] = {}
+    sm.summarize(runs, [crash, *metrics], errors)
+    assert list(errors) == ["crash"]
+
+
+def test_the_docs_example_metric_is_valid() -> None:
+    doc = (REPO / "docs" / "metrics.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0].replace("<name>", "largest_mse")
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/metrics.md", "exec"), namespace)
+    metric = sm.KIND.load("largest_mse", module(**namespace), "docs/metrics.md")
+    runs = pd.read_parquet(SAMPLE / "runs.parquet")
+    out = sm.summarize(runs[runs["strategy"] == "glorot"], [metric])
+    assert out["largest_mse"].iloc[0] == runs.loc[runs["strategy"] == "glorot", "eval_mse"].max()
