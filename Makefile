@@ -48,4 +48,4 @@ perf-gpu:
 	bash bench/studies/gpu_check.sh
 
 clean:
-	rm -rf .cache results/quick results/seed results/latest
+	rm -rf .cache results/quick results/large results/latest

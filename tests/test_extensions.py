@@ -203,3 +203,51 @@ def test_the_docs_example_metric_is_valid() -> None:
     runs = pd.read_parquet(SAMPLE / "runs.parquet")
     out = sm.summarize(runs[runs["strategy"] == "glorot"], [metric])
     assert out["largest_mse"].iloc[0] == runs.loc[runs["strategy"] == "glorot", "eval_mse"].max()
+
+
+def docs_example(doc: str, language: str = "python") -> str:
+    """The first ``language`` code block of ``docs/<doc>``."""
+    import re
+
+    text = (REPO / "docs" / doc).read_text()
+    m = re.search(rf"```{language}\n(.*?)```", text, re.S)
+    assert m, f"docs/{doc} lost its example"
+    return m.group(1)
+
+
+def test_a_dataset_a_metric_and_a_figure_reach_a_real_sweep_and_its_report(tmp_path):
+    """The three extension points at once, through ``python -m bench run``: the docs' example
+    dataset is trained on, its exact floors are stored with each run, and the plugin metric and
+    figure appear in the report of that sweep."""
+    site = install(tmp_path, {"white_noise_mod": docs_example("datasets.md"),
+                              "my_metric_mod": METRIC_MODULE, "my_fig_mod": FIGURE_MODULE}, """\
+        [lstm_init_bench.datasets]
+        white = white_noise_mod
+
+        [lstm_init_bench.metrics]
+        my_metric = my_metric_mod
+
+        [lstm_init_bench.figures]
+        my_fig = my_fig_mod
+        """)
+    small = {"hidden": "6,5", "window": "8", "batch_size": "2", "train_sequences": "4",
+             "eval_sequences": "2", "eval_length": "32", "init_length": "40",
+             "init_sequences": "1", "curve_points": "2"}
+    sets = [a for k, v in small.items() for a in ("--set", f"{k}={v}")]
+    out = tmp_path / "r"
+    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{REPO}", "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, "-m", "bench", "run", "--strategies", "glorot",
+                           "--data", "white,ar1", "--lrs", "1e-3", "--seeds", "1", "--steps",
+                           "2", *sets, "--out", str(out), "--no-progress"],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    runs = pd.read_parquet(out / "runs.parquet").set_index("dataset")
+    scale2 = 0.25 ** 2  # the default data_scale: white noise has bayes = variance = scale²
+    assert runs.loc["white", "bayes_mse"] == pytest.approx(scale2)
+    assert runs.loc["white", "persistence_mse"] == pytest.approx(2 * scale2)
+    md = (out / "report.md").read_text()
+    assert "Dataset `white`" in md and "Dataset `ar1`" in md
+    assert "largest eval MSE (plugin)" in md and "](figures/my_fig.png)" in md
+    csv = pd.read_csv(out / "summary.csv")
+    assert set(csv.loc[csv["kind"] == "strategy", "dataset"]) == {"white", "ar1"}
+    assert csv["my_metric"].notna().sum() == 2

@@ -77,7 +77,7 @@ def test_same_command_twice_gives_identical_numbers(done, tmp_path):
     (["--lrs", "0"], "learning rate must be finite and > 0"),
     (["--lrs=-1e-3"], "learning rate must be finite and > 0"),
     (["--lrs", "abc"], "--lrs"),
-    (["--seeds", "0"], "--seeds must be >= 1"),
+    (["--seeds", "0"], "--seeds: seeds must be >= 1"),
     (["--strategies", "glorrot"], "unknown strategy 'glorrot' (did you mean 'glorot'?)"),
     (["--data", "ar3"], "unknown dataset 'ar3'"),
     (["--profile", "huge"], "unknown profile 'huge'"),
