@@ -38,7 +38,7 @@ $(VENV)/.peers: $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e '.[dev,ray,peers]'
 	touch $@
 
-## throughput: engine (vmapped LRs and one run) vs Theano+Lasagne vs PyTorch -> results/perf.md
+## throughput: engine (a sweep of runs, and one run) vs Theano+Lasagne vs PyTorch -> results/perf.md
 perf: setup $(VENV)/.peers
 	-bash bench/studies/oracle/setup.sh
 	$(VENV)/bin/python -m bench perf --profile $(PROFILE) --out results/perf.md $(ARGS)

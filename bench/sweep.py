@@ -101,11 +101,13 @@ class SweepSpec:
         if per_run:
             name = sorted(per_run)[0]
             raise ConfigError(name, f"{name} is set per run by the sweep, not as an override")
-        known = datasets.names()
+        known, broken = datasets.discover()
         for d in self.datasets:
+            if d in broken:
+                raise ConfigError("datasets", f"dataset {d!r} is broken: {broken[d]}")
             if d not in known:
                 raise ConfigError("datasets", f"unknown dataset {d!r}; choose from "
-                                  f"{', '.join(known)}")
+                                  f"{', '.join(sorted(known))}")
         if self.max_runs < 1:
             raise ConfigError("max_runs", f"max_runs must be >= 1, got {self.max_runs}")
         try:

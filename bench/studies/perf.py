@@ -520,4 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from bench import devices
+
+    devices.configure()  # a command-line entry point, like python -m bench: split the CPU
     raise SystemExit(main())
