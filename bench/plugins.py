@@ -88,3 +88,18 @@ def require(module: ModuleType, origin: str, *names: str) -> None:
     for name in names:
         if not hasattr(module, name):
             raise PluginError(f"{origin}: defines no {name}")
+
+
+def declared(module: ModuleType, origin: str, attr: str, cls: type[T], name: str) -> T:
+    """The module's ``attr`` (``METRIC``, ``FIGURE``): an instance of ``cls`` whose ``name`` is
+    the module's registry name; otherwise :class:`PluginError` naming ``origin``."""
+    value = getattr(module, attr, None)
+    if value is None:
+        raise PluginError(f"{origin}: defines no {attr}")
+    if not isinstance(value, cls):
+        raise PluginError(f"{origin}: {attr} is a {type(value).__name__}, not a "
+                          f"{cls.__module__}.{cls.__name__}")
+    if value.name != name:  # type: ignore[attr-defined]
+        raise PluginError(f"{origin}: {attr}.name is {value.name!r}, expected {name!r} (the "
+                          "module's name)")
+    return value

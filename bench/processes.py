@@ -120,3 +120,20 @@ def stationary_ar1(
     x0 = rng.normal(0.0, np.sqrt(var), (n_seq, 1))
     eps = rng.normal(0.0, np.sqrt(var * (1.0 - phi**2)), (n_seq, length - 1))
     return ar_paths(np.array([phi]), x0, eps)
+
+
+def ar1_autocovariance(phi: np.ndarray, lags: int, scale: float) -> np.ndarray:
+    """gamma_k = scale^2 phi^k for k = 0..lags of stationary AR(1) channels, shape (lags + 1, C)."""
+    k = np.arange(lags + 1)[:, None]
+    return scale**2 * np.asarray(phi)[None, :] ** k
+
+
+def ar1_channels(
+    rng: np.random.Generator, phi: np.ndarray, var: float, n_seq: int, length: int
+) -> np.ndarray:
+    """Stationary AR(1) paths of stationary variance ``var``, one channel per ``phi`` (drawn in
+    channel order from ``rng``), shape (n_seq, length, C)."""
+    out = np.empty((n_seq, length, len(phi)))
+    for c, p in enumerate(phi):
+        out[:, :, c] = stationary_ar1(rng, p, var, n_seq, length)
+    return out

@@ -20,7 +20,7 @@ import pandas as pd
 
 from bench.errors import PluginError, one_line
 from bench.metrics import Cell, Metric
-from bench.plugins import Kind, discover
+from bench.plugins import Kind, declared, discover
 
 RUN_COLUMNS = ("dataset", "strategy", "lr", "seed", "diverged", "eval_mse", "eval_mse_init",
                "variance", "bayes_mse", "persistence_mse")
@@ -71,15 +71,7 @@ DOC_COMMAND = "python -m bench docs"
 
 
 def _load(name: str, module: Any, origin: str) -> Metric:
-    metric = getattr(module, "METRIC", None)
-    if metric is None:
-        raise PluginError(f"{origin}: defines no METRIC")
-    if not isinstance(metric, Metric):
-        raise PluginError(f"{origin}: METRIC is a {type(metric).__name__}, not a "
-                          "bench.metrics.Metric")
-    if metric.name != name:
-        raise PluginError(f"{origin}: METRIC.name is {metric.name!r}, expected {name!r} (the "
-                          "module's name)")
+    metric = declared(module, origin, "METRIC", Metric, name)
     problems = metric.problems()
     if problems:
         raise PluginError(f"{origin}: {'; '.join(problems)}")

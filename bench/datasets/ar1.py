@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.processes import Floors, floors_from_autocovariance, stationary_ar1
+from bench.processes import Floors, ar1_autocovariance, ar1_channels, floors_from_autocovariance
 
 
 def params(channels: int, scale: float) -> dict[str, np.ndarray]:
@@ -26,8 +26,7 @@ def params(channels: int, scale: float) -> dict[str, np.ndarray]:
 
 def autocovariance(lags: int, channels: int, scale: float) -> np.ndarray:
     """gamma_k = scale^2 phi^k for k = 0..lags, shape (lags + 1, C)."""
-    k = np.arange(lags + 1)[:, None]
-    return scale**2 * params(channels, scale)["phi"][None, :] ** k
+    return ar1_autocovariance(params(channels, scale)["phi"], lags, scale)
 
 
 def floors(channels: int, scale: float) -> Floors:
@@ -41,8 +40,4 @@ def sample(
     rng: np.random.Generator, n_seq: int, length: int, channels: int, scale: float
 ) -> np.ndarray:
     """Stationary paths, channel by channel, shape (n_seq, length, C)."""
-    p = params(channels, scale)
-    out = np.empty((n_seq, length, channels))
-    for c in range(channels):
-        out[:, :, c] = stationary_ar1(rng, p["phi"][c], scale**2, n_seq, length)
-    return out
+    return ar1_channels(rng, params(channels, scale)["phi"], scale**2, n_seq, length)

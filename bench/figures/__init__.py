@@ -20,7 +20,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from bench.errors import PluginError
-from bench.plugins import Kind, discover
+from bench.plugins import Kind, declared, discover
 
 
 def palette(strategies: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -85,15 +85,7 @@ class FigureSpec:
 
 
 def _load(name: str, module: Any, origin: str) -> FigureSpec:
-    spec = getattr(module, "FIGURE", None)
-    if spec is None:
-        raise PluginError(f"{origin}: defines no FIGURE")
-    if not isinstance(spec, FigureSpec):
-        raise PluginError(f"{origin}: FIGURE is a {type(spec).__name__}, not a "
-                          "bench.figures.FigureSpec")
-    if spec.name != name:
-        raise PluginError(f"{origin}: FIGURE.name is {spec.name!r}, expected {name!r} (the "
-                          "module's name)")
+    spec = declared(module, origin, "FIGURE", FigureSpec, name)
     if not callable(spec.draw):
         raise PluginError(f"{origin}: FIGURE.draw is not callable")
     if not isinstance(spec.caption, str) or not spec.caption.strip():

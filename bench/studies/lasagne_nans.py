@@ -621,24 +621,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     old.set_defaults(func=cmd_deprecated_alias)
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def write_json(path: str | Path, report: dict[str, Any]) -> None:
-    """Write the report atomically (temporary file + rename); non-finite floats become null."""
-    from bench.store import write_atomic
+    """Write the report atomically as strict JSON (non-finite floats become null)."""
+    from bench.store import write_json as write_strict_json
 
-    text = json.dumps(_jsonable(report), indent=1, ensure_ascii=False)
-    write_atomic(Path(path), text.encode("utf-8"))
+    write_strict_json(Path(path), report)
 
 
 def cmd(args: argparse.Namespace) -> int:
