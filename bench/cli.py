@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.config import DEFAULT_LRS, PROFILE_ALIASES
+from bench.config import ARMS, DEFAULT_LRS, PROFILE_ALIASES, SWEEP_DEFAULTS
 from bench.errors import ConfigError, PluginError, UserError, did_you_mean
 from bench.lstm import NONLINEARITIES, PEEPHOLE_ORDERS
 
 # The flag each sweep-spec setting comes from, for error messages.
 FLAGS = {"seeds": "--seeds", "lrs": "--lrs", "datasets": "--data", "dataset": "--data",
+         "arms": "--arms",
          "strategies": "--strategies", "max_runs": "--max-runs", "profile": "--profile",
          "runs_axis": "--runs-axis", "steps": "--steps"}
 
@@ -59,12 +60,23 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", allow_abbrev=False, help="run a sweep and write its report")
     r.set_defaults(func=cmd_run)
     r.add_argument("--profile", default="quick",
-                   help="quick (7-64-32-7) or large (7-1024-128-7, the original network's sizes)")
+                   help="quick (7-64-32-7, the CPU default), standard (the complete protocol, "
+                        "for a GPU or Ray) or large (7-1024-128-7, the original network's sizes)")
     r.add_argument("--strategies", default="all", help="comma-separated names, or all")
-    r.add_argument("--data", default="ar1", help="comma-separated datasets (ar1,ar2,ou,...)")
-    r.add_argument("--lrs", default=",".join(f"{v:g}" for v in DEFAULT_LRS),
-                   help="comma-separated learning rates")
-    r.add_argument("--seeds", type=int, default=3, help="seeds per learning rate")
+    r.add_argument("--data", help="comma-separated datasets (default: the profile's)")
+    r.add_argument("--lrs", help="comma-separated learning rates (default: the profile's, "
+                                 f"{','.join(f'{v:g}' for v in DEFAULT_LRS)})")
+    r.add_argument("--seeds", type=int, help="seeds per learning rate (default: the profile's)")
+    r.add_argument("--arms", help="comma-separated named arms (" + ", ".join(
+        f"{k}: {' '.join(f'{n}={v}' for n, v in o.items())}" for k, o in ARMS.items())
+        + "; default: the profile's), or none for one arm of the profile's options")
+    r.add_argument("--axis", action="append", default=[], metavar="NAME=V1,V2",
+                   help="an axis of run options: the arms are every combination of the axes "
+                        "given (replaces --arms); repeatable")
+    r.add_argument("--no-extend", action="store_true",
+                   help="do not extend the LR grid upward for strategies usable at its top")
+    r.add_argument("--no-controls", action="store_true",
+                   help="do not add glorot on the other architectures strategies use")
     r.add_argument("--steps", type=int, help="training steps per run")
     r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a run option (see bench/config.py) or a strategy's own "
@@ -144,6 +156,39 @@ def _override(text: str) -> tuple[str, str, object]:
     return "", name, _value(text, name, getattr(RunConfig(), name), value)
 
 
+def _arms(args: argparse.Namespace, defaults: dict) -> dict[str, dict[str, object]]:
+    """The sweep's arms: the product of ``--axis`` options, else the named ``--arms`` (or the
+    profile's); ``--arms none``: one arm, ``default``, of the profile's own options."""
+    import itertools
+
+    if args.axis:
+        if args.arms is not None:
+            raise UserError("--axis and --arms: give one of them")
+        axes = []
+        for text in args.axis:
+            name, sep, values = text.partition("=")
+            if not sep or not values.strip():
+                raise UserError(f"--axis {text!r}: expected NAME=V1,V2")
+            parsed = [_override(f"{name}={v.strip()}") for v in values.split(",") if v.strip()]
+            if any(strategy for strategy, _, _ in parsed):
+                raise UserError(f"--axis {text!r}: an axis is a run option, not a strategy's")
+            axes.append([(opt, value) for _, opt, value in parsed])
+        return {",".join(f"{k}={v}" for k, v in combo): dict(combo)
+                for combo in itertools.product(*axes)}
+    names = (args.arms.split(",") if args.arms is not None
+             else list(defaults.get("arms", ("default",))))
+    names = [n.strip() for n in names if n.strip()]
+    if names in (["none"], ["default"]):
+        return {"default": {}}
+    for n in names:
+        if n not in ARMS:
+            raise UserError(f"--arms: unknown arm {n!r}{did_you_mean(n, ARMS)} (named arms: "
+                            f"{', '.join(ARMS)})")
+    if not names:
+        raise UserError("--arms: no arm given")
+    return {n: dict(ARMS[n]) for n in names}
+
+
 def _profile(name: str) -> str:
     """The profile's name; an old alias prints a one-line deprecation notice."""
     if name in PROFILE_ALIASES:
@@ -174,14 +219,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides[name] = value
     if args.steps is not None:
         overrides["steps"] = args.steps
+    profile = _profile(args.profile)
+    defaults = SWEEP_DEFAULTS.get(profile, {})
     spec = SweepSpec(
-        profile=_profile(args.profile),
+        profile=profile,
         strategies=args.strategies,
-        datasets=tuple(d.strip() for d in args.data.split(",") if d.strip()),
-        lrs=_floats("--lrs", args.lrs),
-        seeds=args.seeds,
+        datasets=(tuple(d.strip() for d in args.data.split(",") if d.strip())
+                  if args.data is not None else tuple(defaults.get("datasets", ("ar1",)))),
+        lrs=(_floats("--lrs", args.lrs) if args.lrs is not None
+             else tuple(defaults.get("lrs", DEFAULT_LRS))),
+        seeds=args.seeds if args.seeds is not None else int(defaults.get("seeds", 3)),
         overrides=overrides,
+        arms=_arms(args, defaults),
         settings=settings,
+        extend=not args.no_extend,
+        controls=not args.no_controls,
         max_runs=args.max_runs,
         runs_axis=args.runs_axis,
     )

@@ -21,11 +21,35 @@ from typing import Any
 
 from bench.errors import ConfigError, unknown
 
+# The learning-rate grid: 1e-4 … 1 in half-decades (1 and 3 per decade). A strategy usable at
+# every LR of the grid is extended upward by EXTENSION_LRS, one at a time, until it is not.
+DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+EXTENSION_LRS = (3.0, 10.0)
+
+# Named arms: groups of run options every strategy is trained under. "clean" is the main
+# comparison; "lasagne-0.1" is the original network's setting (Lasagne 0.1's output-peephole
+# order and its dropout 0.33 before every LSTM layer).
+ARMS: dict[str, dict[str, Any]] = {
+    "clean": {"dropout": 0.0, "peephole_order": "graves"},
+    "lasagne-0.1": {"dropout": 0.33, "peephole_order": "lasagne-0.1"},
+}
+
 PROFILES: dict[str, dict[str, Any]] = {
     # 7 -> 64 -> 32 -> 7: the CPU default, sized for `make bench` on a 2-core machine.
     "quick": {"hidden": (64, 32)},
+    # 7 -> 64 -> 32 -> 7, the complete protocol (more seeds and steps): for a GPU or Ray.
+    "standard": {"hidden": (64, 32), "steps": 1000},
     # 7 -> 1024 -> 128 -> 7: the original Lasagne network's sizes (GPU recommended).
     "large": {"hidden": (1024, 128), "window": 128, "steps": 300},
+}
+# What a sweep runs by default under each profile (command-line flags override each entry).
+SWEEP_DEFAULTS: dict[str, dict[str, Any]] = {
+    "quick": {"datasets": ("ar1", "ar2", "pink"), "arms": ("clean", "lasagne-0.1"),
+              "lrs": DEFAULT_LRS, "seeds": 3},
+    "standard": {"datasets": ("ar1", "ar2", "pink"), "arms": ("clean", "lasagne-0.1"),
+                 "lrs": DEFAULT_LRS, "seeds": 10},
+    "large": {"datasets": ("ar1",), "arms": ("clean", "lasagne-0.1"), "lrs": DEFAULT_LRS,
+              "seeds": 5},
 }
 # Old profile names, still accepted; the command line prints a deprecation notice for them.
 PROFILE_ALIASES: dict[str, str] = {"seed": "large"}
@@ -36,7 +60,8 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 # 2: dropout masks from non-partitionable Threefry; hand-written LSTM backward pass.
 # 3: the step's input enters its one matmul ([x_t, h_{t-1}]·[W_in; W_hid]; rounding differs).
 ENGINE_VERSION = 3
-DEFAULT_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # the sweep's default learning-rate grid
+READOUTS = ("none", "linear")
+SCHEDULES = ("constant", "warmup_cosine")
 
 
 @dataclass(frozen=True)
@@ -49,13 +74,17 @@ class RunConfig:
     dataset: str = "ar1"
     lr: float = 1e-3
     seed: int = 0
+    arm: str = "default"  # the name of the group of options (ARMS) this run was made under
     # the network
     channels: int = 7
     hidden: tuple[int, ...] = (64, 32)
     dropout: float = 0.33
     peephole_order: str = "graves"
+    readout: str = "none"  # "linear": a dense C -> C head on the last LSTM layer's h
     # training
     optimizer: str = "adam"
+    schedule: str = "constant"  # or "warmup_cosine": linear warmup, then cosine decay to 0
+    warmup_steps: int = 0
     steps: int = 400
     batch_size: int = 16
     window: int = 64
@@ -63,9 +92,12 @@ class RunConfig:
     grad_clipping: float = 0.0  # Lasagne-style elementwise clip at the gate pre-activations
     # data
     data_scale: float = 0.25  # stationary std of every channel; < 1 so tanh-bounded h can reach it
-    train_sequences: int = 512
-    eval_sequences: int = 64  # 64 × 2048 = 131 072 evaluation steps per channel
-    eval_length: int = 2048
+    train_sequences: int = 512  # training pool (windows are drawn from it)
+    val_sequences: int = 16  # validation set: the LR is chosen here, curves are measured here
+    val_length: int = 512
+    val_every: int = 25  # training steps between two points of the validation curve
+    test_sequences: int = 64  # test set: every reported number
+    test_length: int = 2048
     # the strategy's own settings (its module's SETTINGS merged with overrides), sorted pairs
     settings: tuple[tuple[str, Any], ...] = ()
     # diagnostics at init
@@ -100,7 +132,7 @@ class RunConfig:
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 # Fields a sweep sets per run (from the profile, the strategies, datasets, learning rates and
 # seeds it runs, and the strategy module itself); they cannot be overrides.
-PER_RUN = ("profile", "strategy", "strategy_code", "settings", "dataset", "lr", "seed")
+PER_RUN = ("profile", "strategy", "strategy_code", "settings", "dataset", "lr", "seed", "arm")
 
 
 def canonical_profile(name: str) -> str:
@@ -134,8 +166,8 @@ def resolve(profile: str = "quick", /, **overrides: Any) -> RunConfig:
 def validate(cfg: RunConfig) -> None:
     """Raise :class:`bench.errors.ConfigError` naming the first invalid value."""
     positive_ints = ("channels", "steps", "batch_size", "window", "train_sequences",
-                     "eval_sequences", "eval_length", "init_length", "init_sequences",
-                     "curve_points")
+                     "val_sequences", "val_length", "val_every", "test_sequences",
+                     "test_length", "init_length", "init_sequences", "curve_points")
     for name in positive_ints:
         if int(getattr(cfg, name)) < 1:
             raise ConfigError(name, f"{name} must be >= 1, got {getattr(cfg, name)}")
@@ -147,6 +179,15 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("dropout", f"dropout must be in [0, 1), got {cfg.dropout}")
     if cfg.optimizer not in OPTIMIZERS:
         raise unknown("optimizer", cfg.optimizer, OPTIMIZERS, setting="optimizer")
+    if cfg.readout not in READOUTS:
+        raise unknown("readout", cfg.readout, READOUTS)
+    if cfg.schedule not in SCHEDULES:
+        raise unknown("schedule", cfg.schedule, SCHEDULES)
+    if not 0 <= cfg.warmup_steps < cfg.steps:
+        raise ConfigError("warmup_steps", f"warmup_steps must be in [0, steps), got "
+                          f"{cfg.warmup_steps}")
+    if cfg.val_length < 2 or cfg.test_length < 2:
+        raise ConfigError("val_length", "val_length and test_length must be >= 2")
     if cfg.peephole_order not in ("graves", "lasagne-0.1"):
         raise unknown("peephole_order", cfg.peephole_order, ("graves", "lasagne-0.1"))
     for name in ("clip_norm", "grad_clipping"):

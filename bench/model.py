@@ -1,6 +1,9 @@
 """The stacked network: input → dropout → LSTM → dropout → LSTM → … → LSTM(C), as in Lasagne.
 
-The last layer's hidden state at time t is the prediction of x(t+1). Dropout (Lasagne's
+The last layer's hidden state at time t is the prediction of x(t+1); with ``readout=True`` the
+parameters end with a dense head ``{"W_readout": (C, C), "b_readout": (C,)}`` and the
+prediction is h_t · W_readout + b_readout (the head is not an LSTM layer: no dropout before it,
+no state). Dropout (Lasagne's
 ``DropoutLayer``: keep with probability 1-p, rescale by 1/(1-p)) precedes every LSTM layer and
 is active only with ``train=True``; there is no implicit "deterministic" keyword to misspell.
 """
@@ -44,14 +47,18 @@ def stack_forward(
     key: Array | None = None,
     return_states: bool = False,
     unroll: int = 1,
+    readout: bool = False,
 ) -> Array | list[tuple[Array, Array]]:
-    """Prediction (batch, time, C) of the stack; with ``return_states`` every layer's (h, c)."""
+    """Prediction (batch, time, C) of the stack; with ``return_states`` every LSTM layer's
+    (h, c). With ``readout`` the last entry of ``params`` is the dense head."""
     if train and dropout_p > 0 and key is None:
         raise ValueError("train=True with dropout needs a PRNG key")
-    keys = jax.random.split(key, len(params)) if (train and dropout_p > 0) else [None] * len(params)
+    layers, head = (params[:-1], params[-1]) if readout else (params, None)
+    n = len(layers)
+    keys = jax.random.split(key, n) if (train and dropout_p > 0) else [None] * n
     states = []
     h = x
-    for layer, k in zip(params, keys, strict=True):
+    for layer, k in zip(layers, keys, strict=True):
         if k is not None:
             h = dropout(k, h, dropout_p)
         h, c = lstm_layer(
@@ -66,4 +73,14 @@ def stack_forward(
             unroll=unroll,
         )
         states.append((h, c))
-    return states if return_states else h
+    if return_states:
+        return states
+    return h if head is None else h @ head["W_readout"] + head["b_readout"]
+
+
+def readout_head(key: Array, channels: int) -> dict[str, Array]:
+    """The dense head of ``readout="linear"``: W_readout Glorot-uniform (C × C), b_readout 0.
+    The sweep draws it from a key of the run seed alone, so every strategy gets the same head."""
+    limit = (6.0 / (2 * channels)) ** 0.5
+    return {"W_readout": jax.random.uniform(key, (channels, channels), jnp.float32, -limit, limit),
+            "b_readout": jnp.zeros((channels,), jnp.float32)}

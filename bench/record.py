@@ -8,17 +8,21 @@ reading turns ``null`` back into NaN for numeric fields.
 Fields (per layer lists run from the first LSTM layer to the last):
 
 - identity: ``key`` (hash of the resolved config, :meth:`bench.config.RunConfig.key`),
-  ``sweep_id`` (the sweep that made it, :attr:`bench.sweep.SweepSpec.sweep_id`), ``strategy``,
-  ``dataset``, ``profile``, ``lr``, ``seed``, ``config`` (the resolved config as a dict);
+  ``sweep_id`` (the sweep that made it, :attr:`bench.sweep.SweepSpec.sweep_id`), ``arm`` (the
+  named group of run options, :data:`bench.config.ARMS`), ``strategy``, ``dataset``,
+  ``profile``, ``lr``, ``seed``, ``config`` (the resolved config as a dict);
 - the forward pass at init over ``init_sequences`` × ``init_length`` steps:
   ``init_nonfinite_frac`` (fraction of non-finite h), ``init_first_nonfinite`` (first step with a
   non-finite h, -1 if none), ``init_max_h`` and ``init_max_c`` (max |h|, |c| over finite values),
   ``init_h_trace`` (max |h| over blocks of time);
-- training: ``loss_curve`` (block means of the training loss; null after a divergence),
-  ``diverged``, ``diverged_step`` (-1 if not);
-- evaluation: ``eval_mse_init`` and ``eval_mse`` (one-step MSE on the evaluation sequences at init
-  and after training), ``eval_variance`` (those sequences' own variance), and the dataset's exact
-  floors (channel means) ``variance``, ``bayes_mse``, ``persistence_mse``;
+- training: ``loss_curve`` (block means of the training loss, with dropout when the run has
+  it; null after a divergence), ``diverged``, ``diverged_step`` (-1 if not);
+- validation (a set disjoint from the training pool and the test set; no dropout):
+  ``val_mse_init``, ``val_mse`` (one-step MSE at init and after training), ``val_curve`` (the
+  one-step MSE after each of ``val_steps`` training steps; the last is the run's budget);
+- test (disjoint from both; every reported number): ``test_mse_init``, ``test_mse``,
+  ``test_variance`` (the test sequences' own variance), and the dataset's exact floors (channel
+  means) ``variance``, ``bayes_mse``, ``persistence_mse``;
 - cost: ``chunk_wall_s`` (wall time of the compiled chunk the run was trained in) and
   ``chunk_runs`` (runs in that chunk).
 """
@@ -39,6 +43,7 @@ class RunRecord:
 
     key: str
     sweep_id: str
+    arm: str
     strategy: str
     dataset: str
     profile: str
@@ -47,9 +52,11 @@ class RunRecord:
     config: dict[str, Any]
     diverged: bool
     diverged_step: int
-    eval_mse_init: float
-    eval_mse: float
-    eval_variance: float
+    val_mse_init: float
+    val_mse: float
+    test_mse_init: float
+    test_mse: float
+    test_variance: float
     variance: float
     bayes_mse: float
     persistence_mse: float
@@ -59,6 +66,8 @@ class RunRecord:
     init_max_c: list[float] = field(default_factory=list)
     init_h_trace: list[list[float]] = field(default_factory=list)
     loss_curve: list[float] = field(default_factory=list)
+    val_curve: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
     chunk_wall_s: float = math.nan
     chunk_runs: int = 0
 
@@ -83,10 +92,10 @@ class RunRecord:
     def row(self) -> dict[str, Any]:
         """One row of the run table: every field but ``config``, whose entries become
         ``cfg.<name>`` columns (the strategy's settings ``cfg.settings.<name>``), except those
-        already columns (strategy, dataset, lr, seed, profile)."""
+        already columns (arm, strategy, dataset, lr, seed, profile)."""
         row = {f.name: getattr(self, f.name) for f in FIELDS if f.name != "config"}
         for k, v in self.config.items():
-            if k in ("strategy", "dataset", "lr", "seed", "profile"):
+            if k in ("strategy", "dataset", "lr", "seed", "profile", "arm"):
                 continue
             if k == "settings" and isinstance(v, dict):
                 row.update({f"cfg.settings.{n}": sv for n, sv in v.items()})

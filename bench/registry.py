@@ -177,8 +177,104 @@ def discover() -> tuple[dict[str, Strategy], dict[str, str]]:
     return _discover(KIND)
 
 
+# ------------------------------------------------------------------------ matched controls
+
+CONTROL_BASE = "glorot"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a strategy's network is, apart from its initial values."""
+
+    peepholes: bool = True
+    nonlinearity: str = "tanh"
+    cell_nonlinearity: str = "tanh"
+
+    @property
+    def label(self) -> str:
+        """``no-peepholes``, ``hidden=…``, ``cell=…`` joined by commas (empty for the default)."""
+        parts = [] if self.peepholes else ["no-peepholes"]
+        if self.nonlinearity != "tanh":
+            parts.append(f"hidden={self.nonlinearity}")
+        if self.cell_nonlinearity != "tanh":
+            parts.append(f"cell={self.cell_nonlinearity}")
+        return ",".join(parts)
+
+    @classmethod
+    def parse(cls, label: str) -> Architecture:
+        """The inverse of :attr:`label`; ``ValueError`` on anything else."""
+        kw: dict[str, Any] = {}
+        for part in filter(None, label.split(",")):
+            key, _, value = part.partition("=")
+            if part == "no-peepholes":
+                kw["peepholes"] = False
+            elif key in ("hidden", "cell") and value:
+                get_nonlinearity(value)
+                kw["nonlinearity" if key == "hidden" else "cell_nonlinearity"] = value
+            else:
+                raise ValueError(f"unknown architecture part {part!r}")
+        return cls(**kw)
+
+
+def architecture(strategy: Strategy) -> Architecture:
+    """The strategy's architecture: its nonlinearities, and whether a small stack it builds has
+    peepholes (``W_cell_to_*``)."""
+    from bench.config import resolve
+
+    cfg = resolve("quick", channels=2, hidden=(3,))
+    data = np.random.default_rng(0).normal(0.0, 0.25, (4, 16, 2)).astype(np.float32)
+    layers = strategy.init_params(jax.random.PRNGKey(0), cfg, data)
+    peepholes = all(any(k.startswith("W_cell_to_") for k in layer) for layer in layers)
+    return Architecture(peepholes=peepholes, **strategy.nonlinearities())
+
+
+def control(arch: Architecture) -> Strategy:
+    """``glorot`` built on ``arch``: the matched control of every strategy with that
+    architecture, named ``glorot[<arch label>]``."""
+    base = get_strategy(CONTROL_BASE)
+    module = ModuleType(f"{base.module.__name__}[{arch.label}]",
+                        f"Glorot (the control) on the architecture {arch.label}.")
+
+    def init_params(key: jax.Array, sizes: tuple[int, ...], config: RunConfig,
+                    data: np.ndarray | None) -> list[dict[str, Any]]:
+        layers = base.module.init_params(key, sizes, config, data)
+        if arch.peepholes:
+            return layers
+        return [{k: v for k, v in layer.items() if not k.startswith("W_cell_to_")}
+                for layer in layers]
+
+    module.init_params = init_params  # type: ignore[attr-defined]
+    module.CITATION = base.citation  # type: ignore[attr-defined]
+    module.NONLINEARITIES = {"nonlinearity": arch.nonlinearity,  # type: ignore[attr-defined]
+                             "cell_nonlinearity": arch.cell_nonlinearity}
+    module.__file__ = getattr(base.module, "__file__", None)  # the code hash is glorot's
+    return Strategy(f"{CONTROL_BASE}[{arch.label}]", module, origin=f"control ({base.path})")
+
+
+def controls(strategies: list[Strategy]) -> list[Strategy]:
+    """One control per architecture that a strategy of ``strategies`` uses and plain glorot
+    does not have, in order of first appearance."""
+    seen: dict[str, Strategy] = {}
+    for s in strategies:
+        if s.name.startswith(f"{CONTROL_BASE}["):
+            continue
+        try:
+            arch = architecture(s)
+        except PluginError:
+            continue  # a broken strategy fails in the sweep, with its own message
+        if arch != Architecture() and arch.label not in seen:
+            seen[arch.label] = control(arch)
+    return list(seen.values())
+
+
 def get_strategy(name: str) -> Strategy:
-    """One strategy by name; a broken one raises :class:`StrategyError` naming its file."""
+    """One strategy by name (also a control, ``glorot[...]``); a broken one raises
+    :class:`StrategyError` naming its file."""
+    if name.startswith(f"{CONTROL_BASE}[") and name.endswith("]"):
+        try:
+            return control(Architecture.parse(name[len(CONTROL_BASE) + 1:-1]))
+        except ValueError as e:
+            raise ConfigError("strategies", f"strategy {name!r}: {e}") from None
     found, errors = discover()
     if name in found:
         return found[name]

@@ -36,7 +36,7 @@ from bench.store import Store, write_atomic
 DPIS = (80, 64, 50)  # tried in turn until the embedded figures fit HTML_BUDGET
 HTML_BUDGET = 1_400_000  # bytes of base64 figure data in report.html
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-KEY = ["dataset", "strategy", "lr", "seed"]
+KEY = ["arm", "dataset", "strategy", "lr", "seed"]
 MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
@@ -97,8 +97,8 @@ def load_results(results_dir: str | Path) -> Results:
 
     The records are the JSON files of ``runs/`` (:meth:`Store.table`), or ``runs.parquet`` when
     there is no ``runs/`` folder. Records of another sweep than ``sweep.json``'s ``sweep_id``
-    are left out and counted in ``notes``; of duplicate (dataset, strategy, lr, seed) records
-    the last one by key is kept.
+    are left out and counted in ``notes``; of duplicate (arm, dataset, strategy, lr, seed)
+    records the last one by key is kept. Records without an ``arm`` are arm ``default``.
     """
     root = Path(results_dir)
     sweep = _read_json(root / "sweep.json")
@@ -117,13 +117,13 @@ def load_results(results_dir: str | Path) -> Results:
         runs, source = pd.read_parquet(root / "runs.parquet"), "runs.parquet"
         notes.append("There is no `runs/` folder: the records are read from `runs.parquet`.")
     if not runs.empty:
-        runs = _this_sweep(runs, sweep.get("sweep_id"), notes)
+        runs = _this_sweep(sm.with_arm(runs), sweep.get("sweep_id"), notes)
     if not runs.empty:
         ordered = runs.sort_values([*KEY, "key"] if "key" in runs else KEY, kind="mergesort")
         dup = ordered.duplicated(KEY, keep="last")
         if dup.any():
-            notes.append(f"{int(dup.sum())} duplicate (dataset, strategy, lr, seed) record(s) "
-                         "left out (the last one by key is kept).")
+            notes.append(f"{int(dup.sum())} duplicate (arm, dataset, strategy, lr, seed) "
+                         "record(s) left out (the last one by key is kept).")
             runs = ordered[~dup].sort_values(KEY, kind="mergesort").reset_index(drop=True)
     return Results(root=root, runs=runs, sweep=sweep,
                    failures={str(k): str(v) for k, v in failures.items()}, notes=notes,
@@ -134,10 +134,11 @@ def load_results(results_dir: str | Path) -> Results:
 
 
 def display_table(table: pd.DataFrame, metrics: list[Metric] | None = None) -> pd.DataFrame:
-    """Summary rows as text: ``strategy``, then one column per metric headed by its label."""
+    """Summary rows as text: ``strategy``, then one column per metric shown in the table
+    (``in_table``) headed by its label."""
     if metrics is None:
         metrics = sm.metric_registry()[0]
-    metrics = [m for m in metrics if m.name in table.columns]
+    metrics = [m for m in metrics if m.name in table.columns and m.in_table]
     rows = []
     for _, r in table.iterrows():
         reference = r["kind"] == "reference"
@@ -164,49 +165,98 @@ def _bullets(items: list[str]) -> str:
 # -------------------------------------------------------------------------------- sections
 
 
-def findings(table: pd.DataFrame, runs: pd.DataFrame) -> list[tuple[str, list[str]]]:
-    """Per dataset, factual statements from the summary: non-finite outputs at init, no usable
-    LR, the lowest best ratio (with its IQR), and the seeds per cell."""
+def _names(rows: pd.DataFrame, extra: Any = None) -> str:
+    """```a`, `b``` (with ``extra(row)`` in parentheses after each name when given)."""
+    return ", ".join(f"`{r['strategy']}`" + (f" ({extra(r)})" if extra else "")
+                     for _, r in rows.iterrows())
+
+
+def _flagged(t: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The rows of ``t`` whose flag ``column`` is true (none without the column)."""
+    if column not in t.columns:
+        return t.iloc[:0]
+    return t[t[column].astype("boolean").fillna(False).astype(bool)]
+
+
+def _seed_counts(runs: pd.DataFrame) -> str:
+    """``3`` or ``2 to 3``: the seeds per (strategy, learning rate) cell of ``runs``."""
+    per_cell = runs.groupby(["strategy", "lr"])["seed"].nunique()
+    lo, hi = (int(per_cell.min()), int(per_cell.max())) if len(per_cell) else (0, 0)
+    return str(lo) if lo == hi else f"{lo} to {hi}"
+
+
+def still_improving_sentence(t: pd.DataFrame, runs: pd.DataFrame) -> str:
+    """The strategies of one (arm, dataset) whose best-LR runs are still improving at the end of
+    training (``k of n seeds``), or a sentence saying there are none. ``t``: its strategy rows
+    of the summary; ``runs``: its runs with :func:`bench.summary.run_flags`' columns."""
+    steps = t["steps"].dropna() if "steps" in t else pd.Series(dtype=float)
+    budget = f"the {fmt.count(steps.max())}-step budget" if len(steps) else "the budget"
+    rule = (f"validation MSE down by more than {100 * sm.MIN_GAIN:g} % over the last "
+            f"{100 * sm.TAIL:g} % of {budget}")
+    named = []
+    for _, r in t.iterrows():
+        lr = r.get("best_lr")
+        if lr is None or fmt.is_missing(lr):
+            continue
+        g = runs[(runs["strategy"] == r["strategy"]) & (runs["lr"].astype(float) == float(lr))]
+        k = int(g["still_improving"].astype(bool).sum())
+        if k:
+            named.append(f"`{r['strategy']}` ({k} of {len(g)} seed{'s' if len(g) != 1 else ''})")
+    if not named:
+        return f"No best-LR run was still improving at the end of training ({rule})."
+    return (f"Still improving at the end of training at the best LR ({rule}): "
+            f"{', '.join(named)}; {budget} is too short for these.")
+
+
+def findings(table: pd.DataFrame, runs: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
+    """Per (arm, dataset), factual statements from the summary: the seeds per cell, non-finite
+    outputs at init, no or a censored largest usable LR, no LR with every seed finite, targets
+    not reached within the budget, and the strategies still improving at their best LR. No
+    statement compares strategies."""
     out = []
-    for ds in sorted(table.loc[table["kind"] == "strategy", "dataset"].unique()):
-        t = table[(table["dataset"] == ds) & (table["kind"] == "strategy")]
-        items = []
+    strategies = table[table["kind"] == "strategy"]
+    for arm, ds in sorted(set(zip(strategies["arm"], strategies["dataset"], strict=True))):
+        t = strategies[(strategies["arm"] == arm) & (strategies["dataset"] == ds)]
+        d = runs[(runs["arm"] == arm) & (runs["dataset"] == ds)]
+        seeds = _seed_counts(d)
+        items = [f"Each (strategy, learning rate) cell has {seeds} seed"
+                 f"{'' if seeds == '1' else 's'}; with so few seeds and no intervals, this "
+                 "report states no differences between strategies."]
         if "init_nonfinite_any" in t:
             bad = t[t["init_nonfinite_any"].astype(float) > 0]
             items.append(
                 "Non-finite hidden state in the forward pass at init: "
-                + ", ".join(f"`{r['strategy']}` ({fmt.pct(r['init_nonfinite_any'])} of seeds)"
-                            for _, r in bad.iterrows()) + "."
+                + _names(bad, lambda r: f"{fmt.pct(r['init_nonfinite_any'])} of seeds") + "."
                 if len(bad) else
                 "No strategy had a non-finite hidden state in the forward pass at init.")
         if "max_usable_lr" in t:
             none = t[t["max_usable_lr"].isna()]
             items.append(
-                "No usable learning rate (none at which every seed is usable): "
-                + ", ".join(f"`{s}`" for s in none["strategy"]) + "."
+                "No usable learning rate (already at the smallest LR, some seed is not finite "
+                "or does not beat persistence on test): " + _names(none) + "."
                 if len(none) else
-                "Every strategy had a learning rate at which every seed is usable.")
-        if "best_ratio_median" in t:
-            ratio = t["best_ratio_median"].astype(float)
-            if ratio.notna().any():
-                best = t[ratio == ratio.min()]
-                items.append("Lowest best eval/Bayes ratio (median over seeds at the best LR): "
-                             + "; ".join(
-                                 f"`{r['strategy']}`, "
-                                 + fmt.with_iqr(r["best_ratio_median"], r.get("best_ratio_q25"),
-                                                r.get("best_ratio_q75"))
-                                 + f" (median [IQR]) at LR {fmt.lr(r.get('best_lr'))}"
-                                 for _, r in best.iterrows()) + ".")
-            else:
-                items.append("No strategy had a learning rate at which every seed is finite.")
-        d = runs[runs["dataset"] == ds]
-        per_cell = d.groupby(["strategy", "lr"])["seed"].nunique()
-        lo, hi = (int(per_cell.min()), int(per_cell.max())) if len(per_cell) else (0, 0)
-        seeds = str(lo) if lo == hi else f"{lo} to {hi}"
-        plural = "" if hi == 1 else "s"
-        items.append(f"Each (strategy, learning rate) cell has {seeds} seed{plural}; differences "
-                     "between strategies are not tested for significance in this report.")
-        out.append((ds, items))
+                "Every strategy had a usable learning rate (every seed beats persistence on "
+                "test at it and at every smaller LR).")
+            cens = _flagged(t, "max_usable_censored")
+            if len(cens):
+                items.append("Usable at every LR run, so the largest usable LR is censored "
+                             "(shown as ≥; the edge lies beyond the grid): "
+                             + _names(cens, lambda r: f"≥ {fmt.lr(r['max_usable_lr'])}") + ".")
+        if "best_lr" in t:
+            none = t[t["best_lr"].isna()]
+            if len(none):
+                items.append("No learning rate at which every seed is finite (so no best LR): "
+                             + _names(none) + ".")
+        for f in sm.GAP_TARGETS:
+            pct = round(100 * f)
+            miss = _flagged(t, f"steps_to_{pct}_censored")
+            if len(miss):
+                items.append(f"The median seed at the best LR did not close {pct} % of the "
+                             "persistence-to-Bayes gap on validation within the budget: "
+                             + _names(miss) + ".")
+        if "still_improving" in d:
+            items.append(still_improving_sentence(t, d))
+        out.append((str(arm), str(ds), items))
     return out
 
 
@@ -245,6 +295,32 @@ def _config_columns(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=runs.index)
 
 
+def arm_options(runs: pd.DataFrame) -> dict[str, str]:
+    """Per arm, its run options that differ between arms: ``name=value`` of the ``cfg.*``
+    fields that have one value within each arm (so not a strategy's own settings) and not the
+    same one in every arm; empty text for an arm when there is one arm or no such field."""
+    runs = sm.with_arm(runs)
+    arms = sorted(runs["arm"].unique())
+    cfg = _config_columns(runs)
+    out: dict[str, list[str]] = {a: [] for a in arms}
+    for name in cfg.columns:
+        if name == "arm":
+            continue
+        per = {a: set(cfg.loc[runs["arm"] == a, name]) for a in arms}
+        if any(len(v) > 1 for v in per.values()) or len({frozenset(v) for v in per.values()}) < 2:
+            continue
+        for a in arms:
+            out[a].append(f"{name}={next(iter(per[a])) or '(unset)'}")
+    return {a: ", ".join(v) for a, v in out.items()}
+
+
+def _arm_heading(arm: str, options: dict[str, str], level: str) -> str:
+    text = options.get(arm, "")
+    if len(options) == 1:
+        return f"{level} Arm `{arm}` (the only arm)"
+    return f"{level} Arm `{arm}`" + (f": {text}" if text else "")
+
+
 def _settings_items(res: Results, runs: pd.DataFrame) -> list[str]:
     """The run settings: what the sweep covered, then every config field of the records."""
     spec = res.spec
@@ -260,7 +336,9 @@ def _settings_items(res: Results, runs: pd.DataFrame) -> list[str]:
     items.append(f"datasets: {', '.join(f'`{d}`' for d in sorted(runs['dataset'].unique()))}")
     items.append("learning-rate grid: "
                  + ", ".join(fmt.lr(v) for v in sorted(runs["lr"].unique())))
-    items.append(f"seeds per (strategy, dataset, LR): {runs['seed'].nunique()} "
+    arms = sorted(runs["arm"].unique())
+    items.append(f"arms ({len(arms)}): {', '.join(f'`{a}`' for a in arms)}")
+    items.append(f"seeds per (arm, strategy, dataset, LR): {runs['seed'].nunique()} "
                  f"(seeds {', '.join(str(int(s)) for s in sorted(runs['seed'].unique()))})")
     strategies = sorted(runs["strategy"].unique())
     items.append(f"strategies ({len(strategies)}): {', '.join(strategies)}")
@@ -274,10 +352,14 @@ def _settings_items(res: Results, runs: pd.DataFrame) -> list[str]:
         if len(distinct) == 1 and len(present) == len(values):
             items.append(f"`{name}`: {distinct[0]}")
             continue
-        per = present.groupby(runs.loc[present.index, "strategy"]).unique()
-        if all(len(v) == 1 for v in per):
-            items.append(f"`{name}` (per strategy): "
-                         + ", ".join(f"{s}: {v[0]}" for s, v in per.items()))
+        for by in ("arm", "strategy"):
+            if by == "arm" and (len(arms) == 1 or len(present) < len(values)):
+                continue  # per arm: a value in every run, and more than one arm
+            per = present.groupby(runs.loc[present.index, by]).unique()
+            if all(len(v) == 1 for v in per):
+                items.append(f"`{name}` (per {by}): "
+                             + ", ".join(f"{s}: {v[0]}" for s, v in per.items()))
+                break
         else:
             items.append(f"`{name}`: {', '.join(distinct)} (differs between runs)")
     if spec.get("overrides"):
@@ -386,22 +468,41 @@ def build_document(res: Results) -> tuple[str, list[Part], pd.DataFrame]:
     ctx = ResultsContext.build(flags, table)
     blocks = [b for b in (_draw(f, ctx, errors) for f in figures) if b is not None]
 
-    parts.append("## Findings")
-    for ds, items in findings(table, flags):
-        parts += [f"### Dataset `{ds}`", _bullets(items)]
+    options = arm_options(flags)
+    parts += ["## Findings",
+              "Per arm (a named group of run options; its heading lists the options that "
+              "differ between arms) and dataset. Every error is measured on held-out *test* "
+              "data; the best LR is chosen on separate *validation* data."]
+    arm_now = None
+    for arm, ds, items in findings(table, flags):
+        if arm != arm_now:
+            parts.append(_arm_heading(arm, options, "###"))
+            arm_now = arm
+        parts += [f"#### Dataset `{ds}`", _bullets(items)]
     if blocks:
         parts.append(blocks[0])
 
-    parts.append("## Summary")
-    fl = sm.floors(runs).set_index("dataset")
-    for ds in ctx.datasets:
-        f = fl.loc[ds]
-        parts += [f"### Dataset `{ds}`",
+    parts += ["## Summary",
+              "Ratios are MSE / Bayes MSE on test (the AUC: on validation); IQR = [25 %, 75 %] "
+              "over seeds; \"≥ L\" = usable at every LR run up to L (the largest usable LR is "
+              "censored); \"> N\" = the median seed did not reach the target within the N-step "
+              "budget; blank = not defined; rows in the sort order (see the definitions)."]
+    fl = sm.floors(flags).set_index(["arm", "dataset"])
+    arm_now = None
+    for arm, ds in ctx.panels:
+        if arm != arm_now:
+            parts.append(_arm_heading(arm, options, "###"))
+            arm_now = arm
+        f = fl.loc[(arm, ds)]
+        rows = table[(table["arm"] == arm) & (table["dataset"] == ds)]
+        steps = (rows.loc[rows["kind"] == "strategy", "steps"].dropna()
+                 if "steps" in rows else pd.Series(dtype=float))
+        budget = f" Budget: {fmt.count(steps.max())} training steps per run." if len(steps) else ""
+        parts += [f"#### Dataset `{ds}`",
                   f"Floors (channel means): Bayes MSE {fmt.num(f['bayes'], 4)}, persistence MSE "
-                  f"{fmt.num(f['persistence'], 4)}, variance {fmt.num(f['variance'], 4)}. Ratios "
-                  "are eval MSE / Bayes MSE; IQR = [25 %, 75 %] over seeds; blank = not defined; "
-                  "rows in the sort order (see below).",
-                  table_markdown(display_table(table[table["dataset"] == ds], metrics))]
+                  f"{fmt.num(f['persistence'], 4)}, variance {fmt.num(f['variance'], 4)}."
+                  + budget,
+                  table_markdown(display_table(rows, metrics))]
     if len(blocks) > 1:
         parts += ["## More figures", *blocks[1:]]
 
@@ -479,4 +580,5 @@ def write_report(results_dir: str | Path) -> tuple[Path, Path]:
 
 
 __all__ = ["write_report", "load_results", "build_document", "display_table", "table_markdown",
-           "findings", "render_markdown", "render_html", "png_bytes", "Results", "FigureBlock"]
+           "findings", "still_improving_sentence", "arm_options", "render_markdown",
+           "render_html", "png_bytes", "Results", "FigureBlock"]

@@ -1,9 +1,9 @@
-"""The benchmark's summary: per-run flags, one row of metrics per (dataset, strategy), the sort
-rule and the reference rows.
+"""The benchmark's summary: per-run flags, one row of metrics per (arm, dataset, strategy), the
+sort rule and the reference rows.
 
 The per-run values (:func:`run_flags`) are defined here, in :data:`RUN_DEFINITIONS`. The
-per-(dataset, strategy) metrics are plugins: one module per metric in ``bench/metrics/`` (or
-under the entry-point group ``lstm_init_bench.metrics``), each with its definition, label,
+per-(arm, dataset, strategy) metrics are plugins: one module per metric in ``bench/metrics/``
+(or under the entry-point group ``lstm_init_bench.metrics``), each with its definition, label,
 direction and format (:class:`bench.metrics.Metric`). The summary's columns
 (:func:`summary_columns`, also ``SUMMARY_COLUMNS``), the report's table and definitions and
 ``docs/metrics.md`` (:func:`write_metrics_doc`) are all generated from that registry.
@@ -22,46 +22,68 @@ from bench.errors import PluginError, one_line
 from bench.metrics import Cell, Metric
 from bench.plugins import Kind, declared, discover
 
-RUN_COLUMNS = ("dataset", "strategy", "lr", "seed", "diverged", "eval_mse", "eval_mse_init",
-               "variance", "bayes_mse", "persistence_mse")
-KEY_COLUMNS = ("dataset", "strategy", "kind")
+RUN_COLUMNS = ("dataset", "strategy", "lr", "seed", "diverged", "test_mse", "test_mse_init",
+               "val_mse", "val_mse_init", "val_curve", "val_steps", "variance", "bayes_mse",
+               "persistence_mse")
+FLAG_COLUMNS = ("finite", "usable", "test_ratio", "val_ratio", "gap_closed", "steps_to_50",
+                "steps_to_90", "val_auc", "still_improving")
+GROUP = ["arm", "dataset", "strategy"]
+KEY_COLUMNS = ("arm", "dataset", "strategy", "kind")
 REFERENCES = ("Bayes floor", "persistence", "mean predictor")
+DEFAULT_ARM = "default"
+GAP_TARGETS = (0.5, 0.9)  # steps_to_50, steps_to_90: fractions of the persistence-to-Bayes gap
+TAIL = 0.2  # still_improving looks at the last TAIL of the steps ...
+MIN_GAIN = 0.01  # ... and asks for a relative fall of more than MIN_GAIN over it
 
 INPUT = (
     "Input: the table of runs (`runs.parquet` or `bench.store.Store.table`), one row per "
-    "(dataset, strategy, lr, seed). \"Seeds\" are the seeds of one (dataset, strategy, lr) cell; "
-    "\"bayes\", \"persistence\" and \"variance\" are the dataset's floors stored with each run "
+    "(arm, dataset, strategy, lr, seed); an `arm` is a named group of run options (a table "
+    f"without an `arm` column is one arm, `{DEFAULT_ARM}`). Every metric is computed per (arm, "
+    "dataset, strategy); \"seeds\" are the seeds of one (arm, dataset, strategy, lr) cell. Each "
+    "run is measured on two sets of sequences disjoint from its training data and from each "
+    "other: *validation* (`val_*`; the learning rate is chosen and the learning curve measured "
+    "there, without dropout) and *test* (`test_*`; every reported error). \"bayes\", "
+    "\"persistence\" and \"variance\" are the dataset's exact floors stored with each run "
     "(channel means of the Bayes-optimal one-step MSE, of the MSE of predicting x[t] by x[t-1], "
     "and of the variance, i.e. the MSE of always predicting the mean). Medians and quartiles use "
     "linear interpolation between order statistics (numpy's default)."
 )
 
 RUN_DEFINITIONS: tuple[tuple[str, str], ...] = (
-    ("finite", "the run did not diverge in training (`diverged` is false) and `eval_mse` is "
+    ("finite", "the run did not diverge in training (`diverged` is false) and `test_mse` is "
                "finite."),
-    ("improved", "`eval_mse < eval_mse_init` and `eval_mse < eval_variance`; a non-finite "
-                 "`eval_mse_init` counts as +inf, so any finite `eval_mse` improves on a network "
-                 "that was non-finite at init (it must still beat the mean predictor). "
-                 "`eval_variance` is the evaluation data's own variance (the MSE of the best "
-                 "constant predictor *on those data*), so a network that collapsed to a constant "
-                 "output cannot count as improved; records without it fall back to the dataset's "
-                 "theoretical `variance`."),
-    ("usable", "`finite` and `improved`."),
-    ("eval_ratio", "`eval_mse / bayes` (1.0 = the Bayes floor)."),
-    ("gap_closed", "`(persistence - eval_mse) / (persistence - bayes)`: 0 = as good as "
+    ("usable", "`finite` and `test_mse < persistence`: the trained network beats predicting "
+               "x[t] by x[t-1] on test. One bar for every strategy, whatever its error at init."),
+    ("test_ratio", "`test_mse / bayes` (1.0 = the Bayes floor)."),
+    ("val_ratio", "`val_mse / bayes`, on validation data."),
+    ("gap_closed", "`(persistence - test_mse) / (persistence - bayes)`, on test: 0 = as good as "
                    "persistence, 1 = the Bayes floor."),
+    ("steps_to_50", "the first `val_steps[i]` with `val_curve[i] <= persistence - 0.5 * "
+                    "(persistence - bayes)` (half the persistence-to-Bayes gap closed on "
+                    "validation); 0 if `val_mse_init` already meets it; NaN (censored: shown "
+                    "as \"> N\" for a budget of N steps) if it is never reached."),
+    ("steps_to_90", "the same with `0.9 * (persistence - bayes)`."),
+    ("val_auc", "the area under the validation ratio curve per step: the trapezoid rule over "
+                "the points `(0, val_mse_init / bayes)` and `(val_steps[i], val_curve[i] / "
+                "bayes)`, divided by the run's total steps (the last `val_steps`), so a run "
+                "flat at ratio r has `val_auc` r; NaN if any point is non-finite."),
+    ("still_improving", "`finite`, and the last point of `val_curve` is below `(1 - 0.01)` "
+                        "times its value at the first point at or after 80 % of the total "
+                        "steps: the validation MSE fell by more than 1 % over the last 20 % of "
+                        "the budget. False when either value is non-finite."),
 )
 
 SORT_RULE = (
-    "Sort rule, within each dataset: strategies with a usable LR first, then lower "
-    "`divergence_rate`, then lower `best_ratio_median` (NaN last), then the name."
+    "Sort rule, within each (arm, dataset): strategies with a usable LR first, then lower "
+    "`best_ratio_median` (NaN last), then the name. Arms and datasets in alphabetical order."
 )
 
 REFERENCE_ROWS = (
-    "Reference rows per dataset, compared on the `eval_ratio` scale: \"Bayes floor\" (1.0), "
-    "\"persistence\" (persistence / bayes) and \"mean predictor\" (variance / bayes); their "
-    "`best_gap_closed` is 1, 0 and (persistence - variance) / (persistence - bayes). Their other "
-    "metrics are blank."
+    "Reference rows per (arm, dataset), on the ratio scale (MSE / bayes): \"Bayes floor\" (1.0), "
+    "\"persistence\" (persistence / bayes) and \"mean predictor\" (variance / bayes), in "
+    "`usable_ratio_median`, `best_ratio_median` and `val_auc_median` (a predictor at a constant "
+    "ratio r has AUC r); their `best_gap_closed` is 1, 0 and (persistence - variance) / "
+    "(persistence - bayes). Their other metrics are blank."
 )
 
 DOC_COMMAND = "python -m bench docs"
@@ -119,7 +141,7 @@ def __getattr__(name: str) -> Any:
 
 
 def _as_float_array(value: Any) -> np.ndarray:
-    """A per-layer cell (list, numpy array, scalar or missing) as a 1-d float array."""
+    """A list cell (list, numpy array, scalar or missing) as a 1-d float array."""
     if value is None:
         return np.array([], dtype=float)
     arr = np.asarray(value, dtype=float)
@@ -143,47 +165,117 @@ def layer_nonfinite(frac: Any, first: Any = None) -> tuple[np.ndarray, np.ndarra
 
 
 def ratios(mse: Any, bayes: Any, persistence: Any) -> tuple[Any, Any]:
-    """``(eval_ratio, gap_closed)`` = ``(mse / bayes, (persistence - mse) / (persistence - bayes))``
+    """``(ratio, gap_closed)`` = ``(mse / bayes, (persistence - mse) / (persistence - bayes))``
     for scalars or arrays; the one definition used by the records and the summary."""
     return mse / bayes, (persistence - mse) / (persistence - bayes)
 
 
+def gap_target(fraction: float, bayes: float, persistence: float) -> float:
+    """The MSE that closes ``fraction`` of the persistence-to-Bayes gap."""
+    return persistence - fraction * (persistence - bayes)
+
+
+def steps_to(curve: Any, steps: Any, init: float, target: float) -> float:
+    """The first of ``steps`` whose ``curve`` value is ``<= target``; 0 if ``init`` already is;
+    NaN if never (censored)."""
+    if init <= target:
+        return 0.0
+    c, s = _as_float_array(curve), _as_float_array(steps)
+    hit = np.flatnonzero(c <= target)
+    return float(s[hit[0]]) if hit.size else np.nan
+
+
+def curve_auc(curve: Any, steps: Any, init: float, bayes: float) -> float:
+    """Area under ``(0, init / bayes), (steps[i], curve[i] / bayes)`` (trapezoid rule) divided
+    by the last step; NaN if a point is non-finite or there is no step."""
+    x = np.concatenate([[0.0], _as_float_array(steps)])
+    y = np.concatenate([[init], _as_float_array(curve)]) / bayes
+    if x.size < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()) or x[-1] <= 0:
+        return np.nan
+    return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / x[-1])
+
+
+def still_improving(curve: Any, steps: Any) -> bool:
+    """The last value of ``curve`` is below ``(1 - MIN_GAIN)`` × its value at the first step at
+    or after ``(1 - TAIL)`` of the last step (False when either is non-finite)."""
+    c, s = _as_float_array(curve), _as_float_array(steps)
+    if c.size == 0 or not np.isfinite(s[-1]):
+        return False
+    start = c[int(np.argmax(s >= (1 - TAIL) * s[-1]))]
+    last = c[-1]
+    return bool(np.isfinite(start) and np.isfinite(last) and last < (1 - MIN_GAIN) * start)
+
+
+def with_arm(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose ``arm`` column is a string everywhere (:data:`DEFAULT_ARM` where
+    the column or a value is missing)."""
+    out = df.copy()
+    arm = out["arm"] if "arm" in out.columns else pd.Series(DEFAULT_ARM, index=out.index)
+    out["arm"] = [DEFAULT_ARM if a is None or a != a or a == "" else str(a) for a in arm]
+    return out
+
+
+def _where(r: Any) -> str:
+    return (f"run ({r['arm']}, {r['dataset']}, {r['strategy']}, lr {r['lr']:g}, "
+            f"seed {r['seed']})")
+
+
 def run_flags(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` with the per-run columns ``finite``, ``improved``, ``usable``,
-    ``eval_ratio`` and ``gap_closed`` (defined in :data:`RUN_DEFINITIONS`)."""
+    """A copy of ``df`` with ``arm`` filled in (:func:`with_arm`) and the per-run columns of
+    :data:`FLAG_COLUMNS` (defined in :data:`RUN_DEFINITIONS`).
+
+    A table without one of :data:`RUN_COLUMNS` (an older protocol's ``eval_*`` table) raises a
+    one-line ``ValueError`` naming the missing columns.
+    """
     missing = [c for c in RUN_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"run table lacks column(s) {', '.join(missing)}")
-    out = df.copy()
-    mse = pd.to_numeric(out["eval_mse"], errors="coerce").astype(float)
-    init = pd.to_numeric(out["eval_mse_init"], errors="coerce").astype(float)
-    init = init.where(np.isfinite(init), np.inf)
-    variance = out["variance"].astype(float)
-    if "eval_variance" in out.columns:
-        variance = pd.to_numeric(out["eval_variance"], errors="coerce").fillna(variance)
+        older = " (an older protocol's table: regenerate it)" if "eval_mse" in df.columns else ""
+        raise ValueError(f"run table lacks column(s) {', '.join(missing)}{older}")
+    out = with_arm(df)
+    mse = pd.to_numeric(out["test_mse"], errors="coerce").astype(float)
+    val = pd.to_numeric(out["val_mse"], errors="coerce").astype(float)
     bayes = out["bayes_mse"].astype(float)
     persistence = out["persistence_mse"].astype(float)
     diverged = out["diverged"].astype(bool)
     out["finite"] = ~diverged & np.isfinite(mse)
-    out["improved"] = (mse < init) & (mse < variance)
-    out["usable"] = out["finite"] & out["improved"]
+    out["usable"] = out["finite"] & (mse < persistence)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["eval_ratio"], out["gap_closed"] = ratios(mse, bayes, persistence)
+        out["test_ratio"], out["gap_closed"] = ratios(mse, bayes, persistence)
+        out["val_ratio"] = val / bayes
+    val_init = pd.to_numeric(out["val_mse_init"], errors="coerce").astype(float)
+    per_run: dict[str, list[Any]] = {"steps_to_50": [], "steps_to_90": [], "val_auc": [],
+                                     "still_improving": []}
+    for i, (_, r) in enumerate(out.iterrows()):
+        curve, steps = _as_float_array(r["val_curve"]), _as_float_array(r["val_steps"])
+        if curve.size != steps.size:
+            raise ValueError(f"{_where(r)}: val_curve has {curve.size} points, val_steps "
+                             f"{steps.size}")
+        b, p, init = float(bayes.iloc[i]), float(persistence.iloc[i]), float(val_init.iloc[i])
+        for f in GAP_TARGETS:
+            per_run[f"steps_to_{round(100 * f)}"].append(
+                steps_to(curve, steps, init, gap_target(f, b, p)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_run["val_auc"].append(curve_auc(curve, steps, init, b))
+        per_run["still_improving"].append(bool(out["finite"].iloc[i])
+                                          and still_improving(curve, steps))
+    for name, values in per_run.items():
+        out[name] = pd.Series(values, index=out.index,
+                              dtype=bool if name == "still_improving" else float)
     return out
 
 
 def seed_init_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, strategy, seed): ``last_layer_nonfinite`` (fraction) and
+    """One row per (arm, dataset, strategy, seed): ``last_layer_nonfinite`` (fraction) and
     ``any_nonfinite`` (bool) of the forward pass at init (the same for every LR of a seed)."""
-    cols = ["dataset", "strategy", "seed", "last_layer_nonfinite", "any_nonfinite"]
+    cols = [*GROUP, "seed", "last_layer_nonfinite", "any_nonfinite"]
     if df.empty:
         return pd.DataFrame(columns=cols)
-    first = df.groupby(["dataset", "strategy", "seed"], sort=True).first().reset_index()
+    df = with_arm(df)
+    first = df.groupby([*GROUP, "seed"], sort=True).first().reset_index()
     rows = []
     for _, r in first.iterrows():
-        frac = r.get("init_nonfinite_frac")
-        f, bad = layer_nonfinite(frac, r.get("init_first_nonfinite"))
-        rows.append({"dataset": r["dataset"], "strategy": r["strategy"], "seed": r["seed"],
+        f, bad = layer_nonfinite(r.get("init_nonfinite_frac"), r.get("init_first_nonfinite"))
+        rows.append({**{k: r[k] for k in (*GROUP, "seed")},
                      "last_layer_nonfinite": float(f[-1]) if f.size else np.nan,
                      "any_nonfinite": bool(bad.any()) if f.size else np.nan})
     return pd.DataFrame(rows, columns=cols)
@@ -198,43 +290,47 @@ def quantiles(values: pd.Series) -> tuple[float, float, float]:
     return float(q50), float(q25), float(q75)
 
 
-LR_COLUMNS = ["dataset", "strategy", "lr", "all_usable", "all_finite", "ratio_median",
-              "ratio_q25", "ratio_q75", "spread", "gap_closed_median"]
+LR_COLUMNS = [*GROUP, "lr", "seeds", "all_usable", "all_finite", "ratio_median", "ratio_q25",
+              "ratio_q75", "spread", "gap_closed_median", "val_ratio_median"]
 
 
 def lr_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, strategy, lr) over seeds: ``all_usable``, ``all_finite``, the median and
-    quartiles of ``eval_ratio``, ``spread`` (``(max - min) / median`` of ``eval_mse``) and the
-    median ``gap_closed``.
+    """Per (arm, dataset, strategy, lr) over seeds: ``seeds``, ``all_usable``, ``all_finite``,
+    the median and quartiles of ``test_ratio`` (``ratio_*``), ``spread`` (``(max - min) /
+    median`` of ``test_mse``), the median ``gap_closed`` and the median ``val_ratio``.
 
     ``runs`` must carry :func:`run_flags`' columns.
     """
     rows = []
-    for (ds, st, lr), g in runs.groupby(["dataset", "strategy", "lr"], sort=True):
-        med, q25, q75 = quantiles(g["eval_ratio"])
-        mse = g["eval_mse"].to_numpy(dtype=float)
+    for (arm, ds, st, lr), g in runs.groupby([*GROUP, "lr"], sort=True):
+        med, q25, q75 = quantiles(g["test_ratio"])
+        mse = g["test_mse"].to_numpy(dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             spread = float((mse.max() - mse.min()) / np.median(mse))
         rows.append({
-            "dataset": ds, "strategy": st, "lr": float(lr),
+            "arm": arm, "dataset": ds, "strategy": st, "lr": float(lr),
+            "seeds": int(g["seed"].nunique()),
             "all_usable": bool(g["usable"].all()), "all_finite": bool(g["finite"].all()),
             "ratio_median": med, "ratio_q25": q25, "ratio_q75": q75, "spread": spread,
             "gap_closed_median": float(np.median(g["gap_closed"].to_numpy(dtype=float))),
+            "val_ratio_median": float(np.median(g["val_ratio"].to_numpy(dtype=float))),
         })
     return pd.DataFrame(rows, columns=LR_COLUMNS)
 
 
 def cells(df: pd.DataFrame) -> list[Cell]:
-    """One :class:`bench.metrics.Cell` per (dataset, strategy) of the run table ``df``."""
+    """One :class:`bench.metrics.Cell` per (arm, dataset, strategy) of the run table ``df``."""
     runs = run_flags(df)
     per_lr = lr_table(runs)
     init = seed_init_table(runs)
+    lr_groups = dict(list(per_lr.groupby(GROUP, sort=True)))
+    init_groups = dict(list(init.groupby(GROUP, sort=True)))
     out = []
-    for (ds, st), g in runs.groupby(["dataset", "strategy"], sort=True):
-        sel_lr = per_lr[(per_lr["dataset"] == ds) & (per_lr["strategy"] == st)]
-        sel_init = init[(init["dataset"] == ds) & (init["strategy"] == st)]
-        out.append(Cell(dataset=str(ds), strategy=str(st), runs=g,
-                        lrs=sel_lr.sort_values("lr", kind="mergesort"), init=sel_init))
+    for key, g in runs.groupby(GROUP, sort=True):
+        arm, ds, st = key
+        out.append(Cell(arm=str(arm), dataset=str(ds), strategy=str(st), runs=g,
+                        lrs=lr_groups[key].sort_values("lr", kind="mergesort"),
+                        init=init_groups.get(key, init.iloc[:0])))
     return out
 
 
@@ -248,25 +344,39 @@ def _values(metric: Metric, cell: Cell) -> dict[str, Any]:
         if not isinstance(value, tuple | list) or len(value) != 3:
             raise TypeError(f"returned {type(value).__name__}, expected (median, q25, q75)")
         return {c: float(v) for c, v in zip(metric.columns, value, strict=True)}
+    if metric.format == "flag":
+        return {metric.name: np.nan if value is None or value != value else bool(value)}
     return {metric.name: value if metric.format == "count" else float(value)}
 
 
+def _typed(out: pd.DataFrame, metrics: list[Metric], missing: bool) -> pd.DataFrame:
+    """Count columns as integers and flag columns as booleans (nullable with ``missing``)."""
+    for m in metrics:
+        if m.name not in out.columns:
+            continue
+        if m.format == "count":
+            out[m.name] = out[m.name].astype("Int64" if missing else int)
+        elif m.format == "flag":
+            out[m.name] = out[m.name].astype("boolean")
+    return out
+
+
 def sort_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    """Order rows by :data:`SORT_RULE` (datasets alphabetically)."""
+    """Order rows by :data:`SORT_RULE`."""
     if summary.empty:
         return summary.reset_index(drop=True)
     keyed = summary.assign(_no_usable=summary["max_usable_lr"].isna()
                            if "max_usable_lr" in summary else False)
-    keys = [k for k in ("dataset", "_no_usable", "divergence_rate", "best_ratio_median",
-                        "strategy") if k in keyed.columns]
+    keys = [k for k in ("arm", "dataset", "_no_usable", "best_ratio_median", "strategy")
+            if k in keyed.columns]
     keyed = keyed.sort_values(keys, na_position="last", kind="mergesort")
     return keyed.drop(columns="_no_usable").reset_index(drop=True)
 
 
 def summarize(df: pd.DataFrame, metrics: list[Metric] | None = None,
               errors: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per (dataset, strategy) with every metric (``kind`` ``"strategy"``), sorted by
-    :data:`SORT_RULE`.
+    """One row per (arm, dataset, strategy) with every metric (``kind`` ``"strategy"``), sorted
+    by :data:`SORT_RULE`.
 
     ``metrics``: default the registry (its broken modules are added to ``errors``). A metric whose
     ``compute`` raises is left out of the table and reported in ``errors`` (by name) if given,
@@ -279,22 +389,19 @@ def summarize(df: pd.DataFrame, metrics: list[Metric] | None = None,
     problems: dict[str, str] = {}
     rows = []
     for cell in cells(df):
-        row: dict[str, Any] = {"dataset": cell.dataset, "strategy": cell.strategy,
-                               "kind": "strategy"}
+        row: dict[str, Any] = {"arm": cell.arm, "dataset": cell.dataset,
+                               "strategy": cell.strategy, "kind": "strategy"}
         for m in metrics:
             if m.name in problems:
                 continue
             try:
                 row.update(_values(m, cell))
             except Exception as e:  # a broken plugin must not take the summary down
-                problems[m.name] = (f"metric {m.name!r} failed on ({cell.dataset}, "
+                problems[m.name] = (f"metric {m.name!r} failed on ({cell.arm}, {cell.dataset}, "
                                     f"{cell.strategy}): {type(e).__name__}: {one_line(e)}")
         rows.append(row)
     good = [m for m in metrics if m.name not in problems]
-    out = pd.DataFrame(rows, columns=list(summary_columns(good)))
-    for m in good:
-        if m.format == "count":
-            out[m.name] = out[m.name].astype(int)
+    out = _typed(pd.DataFrame(rows, columns=list(summary_columns(good))), good, missing=False)
     if problems:
         if errors is not None:
             errors.update(problems)
@@ -305,18 +412,18 @@ def summarize(df: pd.DataFrame, metrics: list[Metric] | None = None,
 
 
 def floors(df: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset: ``bayes``, ``persistence`` and ``variance`` (median over its runs: they are
-    the same for every run of a dataset)."""
+    """Per (arm, dataset): ``bayes``, ``persistence`` and ``variance`` (median over its runs:
+    they are the same for every run of a dataset)."""
     cols = {"bayes_mse": "bayes", "persistence_mse": "persistence", "variance": "variance"}
     if df.empty:
-        return pd.DataFrame(columns=["dataset", *cols.values()])
-    out = df.groupby("dataset", sort=True)[list(cols)].median().rename(columns=cols)
-    return out.reset_index()
+        return pd.DataFrame(columns=["arm", "dataset", *cols.values()])
+    out = with_arm(df).groupby(["arm", "dataset"], sort=True)[list(cols)].median()
+    return out.rename(columns=cols).reset_index()
 
 
 def reference_rows(df: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Per dataset the rows of :data:`REFERENCE_ROWS` (``kind`` ``"reference"``), with the
-    summary's ``columns`` (default :func:`summary_columns`)."""
+    """Per (arm, dataset) the rows of :data:`REFERENCE_ROWS` (``kind`` ``"reference"``), with
+    the summary's ``columns`` (default :func:`summary_columns`)."""
     columns = columns or summary_columns()
     rows = []
     for _, f in floors(df).iterrows():
@@ -327,16 +434,16 @@ def reference_rows(df: pd.DataFrame, columns: tuple[str, ...] | None = None) -> 
                       "mean predictor": (v / b, float(np.divide(p - v, p - b)))}
         for name in REFERENCES:
             ratio, gap = values[name]
-            row = {"dataset": f["dataset"], "strategy": name, "kind": "reference",
-                   "eval_ratio_median": ratio, "best_ratio_median": ratio,
-                   "best_gap_closed": gap}
+            row = {"arm": f["arm"], "dataset": f["dataset"], "strategy": name,
+                   "kind": "reference", "usable_ratio_median": ratio, "best_ratio_median": ratio,
+                   "val_auc_median": ratio, "best_gap_closed": gap}
             rows.append({k: v for k, v in row.items() if k in columns})
     return pd.DataFrame(rows, columns=list(columns))
 
 
 def summary_table(df: pd.DataFrame, metrics: list[Metric] | None = None,
                   errors: dict[str, str] | None = None) -> pd.DataFrame:
-    """:func:`summarize` followed, within each dataset, by its :func:`reference_rows`."""
+    """:func:`summarize` followed, within each (arm, dataset), by its :func:`reference_rows`."""
     if metrics is None:
         metrics, found_errors = metric_registry()
         if errors is not None:
@@ -345,18 +452,18 @@ def summary_table(df: pd.DataFrame, metrics: list[Metric] | None = None,
     columns = tuple(summary.columns)
     refs = reference_rows(df, columns)
     parts = []
-    for ds in sorted(set(summary["dataset"]) | set(refs["dataset"])):
-        parts += [summary[summary["dataset"] == ds], refs[refs["dataset"] == ds]]
+    keys = sorted(set(zip(summary["arm"], summary["dataset"], strict=True))
+                  | set(zip(refs["arm"], refs["dataset"], strict=True)))
+    for arm, ds in keys:
+        parts += [summary[(summary["arm"] == arm) & (summary["dataset"] == ds)],
+                  refs[(refs["arm"] == arm) & (refs["dataset"] == ds)]]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame(columns=list(columns))
     with warnings.catch_warnings():  # all-NaN columns of the reference rows
         warnings.simplefilter("ignore", FutureWarning)
         out = pd.concat(parts, ignore_index=True)
-    for m in metrics:
-        if m.format == "count" and m.name in out.columns:
-            out[m.name] = out[m.name].astype("Int64")  # missing on reference rows
-    return out
+    return _typed(out, metrics, missing=True)
 
 
 # ------------------------------------------------------------------------------ definitions
@@ -377,10 +484,11 @@ def definitions_markdown(metrics: list[Metric] | None = None, level: int = 2) ->
     per_cell = "\n".join(
         f"- `{m.name}`"
         + (f" (with `{'`, `'.join(m.columns[1:])}`)" if m.quartiles else "")
-        + f", column \"{m.label}\" ({_direction(m)}): {m.description}"
+        + (f", column \"{m.label}\"" if m.in_table else ", in `summary.csv` only")
+        + f" ({_direction(m)}): {m.description}"
         for m in metrics)
     return (f"{INPUT}\n\n{h} Per run\n\nComputed in one place, `bench.summary.run_flags`:\n\n"
-            f"{per_run}\n\n{h} Per (dataset, strategy)\n\nOne module per metric in "
+            f"{per_run}\n\n{h} Per (arm, dataset, strategy)\n\nOne module per metric in "
             f"`bench/metrics/` (or an entry point), in column order:\n\n{per_cell}\n\n"
             f"{h} Sort rule and reference rows\n\n{SORT_RULE}\n\n{REFERENCE_ROWS}\n")
 
@@ -395,16 +503,18 @@ from bench.metrics import Cell, Metric
 
 
 def compute(cell: Cell) -> float:
-    return float(cell.runs["eval_mse"].max())
+    return float(cell.runs["test_mse"].max())
 
 
-METRIC = Metric(name="<name>", compute=compute, label="largest eval MSE", direction="lower",
-                format="num", position=150, description="the largest `eval_mse` of the cell.")
+METRIC = Metric(name="<name>", compute=compute, label="largest test MSE", direction="lower",
+                format="num", position=200, description="the largest `test_mse` of the cell.")
 ```
 
-`cell.runs` holds the (dataset, strategy)'s runs with the per-run columns below, `cell.lrs` its
+`cell.runs` holds the (arm, dataset, strategy)'s runs with the per-run columns below, `cell.lrs` its
 per-LR table and `cell.init` its per-seed table at init (see `bench.metrics.Cell`). Return a
-`(median, q25, q75)` triple and set `quartiles=True` for a metric with an IQR. Nothing else needs
+`(median, q25, q75)` triple and set `quartiles=True` for a metric with an IQR; `display` shows a
+value differently (a censored one, say) and `in_table=False` keeps a column out of the report's
+table (see `bench.metrics.Metric`). Nothing else needs
 editing: the summary table, the report and this page pick the metric up; regenerate this page
 with `{command}`. A metric whose module fails to import, or whose `compute` raises, is listed
 under "Failures" in the report and left out; the other metrics are unaffected.
@@ -442,9 +552,10 @@ def write_metrics_doc(path: str | Path) -> Path:
     return path
 
 
-__all__ = ["RUN_COLUMNS", "KEY_COLUMNS", "REFERENCES", "RUN_DEFINITIONS", "SORT_RULE",
-           "REFERENCE_ROWS", "INPUT", "KIND", "Cell", "Metric", "metric_registry",
-           "summary_columns", "run_flags", "layer_nonfinite", "ratios", "seed_init_table",
-           "quantiles", "lr_table", "cells", "summarize", "sort_summary", "floors",
-           "reference_rows", "summary_table", "definitions_markdown", "metrics_markdown",
-           "write_metrics_doc"]
+__all__ = ["RUN_COLUMNS", "FLAG_COLUMNS", "KEY_COLUMNS", "DEFAULT_ARM", "GAP_TARGETS",
+           "REFERENCES", "RUN_DEFINITIONS", "SORT_RULE", "REFERENCE_ROWS", "INPUT", "KIND",
+           "Cell", "Metric", "metric_registry", "summary_columns", "run_flags", "with_arm",
+           "layer_nonfinite", "ratios", "gap_target", "steps_to", "curve_auc", "still_improving",
+           "seed_init_table", "quantiles", "lr_table", "cells", "summarize", "sort_summary",
+           "floors", "reference_rows", "summary_table", "definitions_markdown",
+           "metrics_markdown", "write_metrics_doc"]

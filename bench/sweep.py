@@ -30,29 +30,44 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from bench import data as datasets
-from bench import train
-from bench.config import DEFAULT_LRS, ENGINE_VERSION, PER_RUN, RunConfig, canonical_profile, resolve
+from bench import model, train
+from bench.config import (
+    DEFAULT_LRS,
+    ENGINE_VERSION,
+    EXTENSION_LRS,
+    PER_RUN,
+    RunConfig,
+    canonical_profile,
+    resolve,
+)
 from bench.errors import ConfigError, PluginError, one_line
 from bench.record import RunRecord
-from bench.registry import Strategy, get_strategy, select
+from bench.registry import Strategy, controls, get_strategy, select
 from bench.store import Store, write_json
 
-# Fixed data seeds: every run of a dataset sees the same training pool and evaluation data.
-TRAIN_DATA_SEED, EVAL_DATA_SEED, INIT_DATA_SEED = 10_000, 20_000, 30_000
-PROGRESS_EVERY = 25  # training steps per compiled call (tqdm update granularity)
+# Fixed data seeds: every run of a dataset sees the same training pool, validation, test and
+# init sequences; the four are independent draws of the process (disjoint sets of sequences).
+TRAIN_DATA_SEED, TEST_DATA_SEED, INIT_DATA_SEED, VAL_DATA_SEED = 10_000, 20_000, 30_000, 40_000
+READOUT_KEY = 2  # the readout head's key: fold_in(PRNGKey(seed), READOUT_KEY), any strategy
 
 
 @dataclass(frozen=True)
 class SweepSpec:
     """What to run.
 
-    ``overrides`` are :class:`RunConfig` fields applied to every run; ``settings`` maps a
-    strategy name to overrides of that strategy's own settings (``{"chrono": {"t_max": 64}}``);
-    ``runs_axis`` is how a chunk's runs are mapped (``auto``, ``map`` or ``vmap``, see
-    :mod:`bench.train`): it changes speed, not the numbers beyond float rounding.
+    ``overrides`` are :class:`RunConfig` fields applied to every run; ``arms`` maps an arm's
+    name to the options that make it (every strategy runs in every arm; see
+    :data:`bench.config.ARMS`); ``settings`` maps a strategy name to overrides of that
+    strategy's own settings (``{"chrono": {"t_max": 64}}``); ``extend``: a strategy usable at
+    every LR run so far is run at the next of :data:`bench.config.EXTENSION_LRS`, until it is
+    not (or none is left); ``controls``: add ``glorot`` on every other architecture a strategy
+    uses (:func:`bench.registry.controls`); ``runs_axis`` is how a chunk's runs are mapped
+    (``auto``, ``map`` or ``vmap``, see :mod:`bench.train`): it changes speed, not the numbers
+    beyond float rounding.
     """
 
     profile: str = "quick"
@@ -61,27 +76,33 @@ class SweepSpec:
     lrs: tuple[float, ...] = DEFAULT_LRS
     seeds: int = 3
     overrides: dict[str, Any] = field(default_factory=dict)
+    arms: dict[str, dict[str, Any]] = field(default_factory=lambda: {"default": {}})
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extend: bool = True
+    controls: bool = True
     max_runs: int = 64
     runs_axis: str = "auto"
 
     @property
     def sweep_id(self) -> str:
-        """Identity of the protocol every run of this sweep shares (profile, overrides, strategy
-        settings, engine version). Records carry it, so a report selects a sweep's records by
-        it; sweeps that differ only in strategies, datasets, LRs or seeds share it, and their
-        common runs are computed once."""
+        """Identity of the protocol every run of this sweep shares (profile, overrides, arms,
+        strategy settings, engine version). Records carry it, so a report selects a sweep's
+        records by it; sweeps that differ only in strategies, datasets, LRs or seeds share it,
+        and their common runs are computed once."""
         blob = json.dumps({"profile": canonical_profile(self.profile),
                            "overrides": self.overrides, "settings": self.settings,
-                           "engine": ENGINE_VERSION}, sort_keys=True, default=str)
+                           "arms": self.arms, "engine": ENGINE_VERSION},
+                          sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
-    def configs(self, strategy: Strategy, dataset: str) -> list[RunConfig]:
-        """Resolved configs of one strategy × dataset, LR-major."""
+    def configs(self, strategy: Strategy, dataset: str, arm: str,
+                lrs: Sequence[float] | None = None) -> list[RunConfig]:
+        """Resolved configs of one strategy × dataset × arm, LR-major (``lrs``: the grid)."""
         settings = strategy.settings(self.settings.get(strategy.name))
         return [resolve(self.profile, strategy=strategy.name, strategy_code=strategy.code_hash,
-                        settings=settings, dataset=dataset, lr=lr, seed=s, **self.overrides)
-                for lr in self.lrs for s in range(self.seeds)]
+                        settings=settings, dataset=dataset, lr=lr, seed=s, arm=arm,
+                        **self.overrides, **self.arms[arm])
+                for lr in (self.lrs if lrs is None else lrs) for s in range(self.seeds)]
 
     def validate(self) -> None:
         """Raise :class:`bench.errors.ConfigError` on the first bad value, before anything
@@ -101,6 +122,14 @@ class SweepSpec:
         if per_run:
             name = sorted(per_run)[0]
             raise ConfigError(name, f"{name} is set per run by the sweep, not as an override")
+        if not self.arms:
+            raise ConfigError("arms", "no arm given")
+        for arm, options in self.arms.items():
+            bad = sorted((set(PER_RUN) & set(options)) | (set(self.overrides) & set(options)))
+            if bad:
+                raise ConfigError("arms", f"arm {arm!r} sets {bad[0]}, which is "
+                                  + ("set per run" if bad[0] in PER_RUN else "also overridden"))
+            resolve(self.profile, **self.overrides, **options)  # bad names or values raise
         known, broken = datasets.discover()
         for d in self.datasets:
             if d in broken:
@@ -125,13 +154,14 @@ class SweepSpec:
 
 @dataclass
 class DataBundle:
-    """Everything one dataset contributes to a run."""
+    """Everything one dataset contributes to a run: four independent draws of the process."""
 
     pool: np.ndarray  # (train_sequences, 4·window + 1, C) training pool
-    eval_x: np.ndarray  # (eval_sequences, eval_length, C) held-out evaluation sequences
+    val_x: np.ndarray  # (val_sequences, val_length, C): LR choice and validation curves
+    test_x: np.ndarray  # (test_sequences, test_length, C): every reported number
     init_x: np.ndarray  # (init_sequences, init_length, C) for the forward pass at init
     floors: dict[str, float]  # channel means of variance, bayes, persistence
-    eval_variance: float  # the evaluation data's own variance (best constant predictor's MSE)
+    test_variance: float  # the test data's own variance (best constant predictor's MSE)
 
     @classmethod
     def build(cls, cfg: RunConfig) -> DataBundle:
@@ -139,13 +169,14 @@ class DataBundle:
         def gen(n: int, t: int, s: int) -> np.ndarray:
             return datasets.generate(cfg.dataset, n, t, cfg.channels, s, cfg.data_scale)
 
-        eval_x = gen(cfg.eval_sequences, cfg.eval_length, EVAL_DATA_SEED)
+        test_x = gen(cfg.test_sequences, cfg.test_length, TEST_DATA_SEED)
         return cls(
             pool=gen(cfg.train_sequences, 4 * cfg.window + 1, TRAIN_DATA_SEED),
-            eval_x=eval_x,
+            val_x=gen(cfg.val_sequences, cfg.val_length, VAL_DATA_SEED),
+            test_x=test_x,
             init_x=gen(cfg.init_sequences, cfg.init_length, INIT_DATA_SEED),
             floors=datasets.floors(cfg.dataset, cfg.channels, cfg.data_scale).as_dict(),
-            eval_variance=float(np.mean(np.var(eval_x[:, 1:].reshape(-1, cfg.channels),
+            test_variance=float(np.mean(np.var(test_x[:, 1:].reshape(-1, cfg.channels),
                                                axis=0, dtype=np.float64))),
         )
 
@@ -198,8 +229,9 @@ class Job:
 
     @property
     def label(self) -> str:
-        """``strategy/dataset`` for progress bars and logs."""
-        return f"{self.strategy}/{self.configs[0].dataset}"
+        """``arm/dataset/strategy`` for progress bars and logs."""
+        c = self.configs[0]
+        return f"{c.arm}/{c.dataset}/{self.strategy}"
 
 
 def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
@@ -215,28 +247,39 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
     per_seed: dict[int, Any] = {}
     for cfg in configs:
         if cfg.seed not in per_seed:
-            per_seed[cfg.seed] = strategy.init_params(jax.random.PRNGKey(cfg.seed), cfg,
-                                                      data_batch)
+            params = strategy.init_params(jax.random.PRNGKey(cfg.seed), cfg, data_batch)
+            if arch.readout:  # the same head for every strategy: a key of the seed alone
+                head_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), READOUT_KEY)
+                params = [*params, model.readout_head(head_key, cfg.channels)]
+            per_seed[cfg.seed] = params
     state = train.initial_state(per_seed, configs)
     seeds = sorted(per_seed)
     seed_params = jax.tree.map(lambda *xs: jnp.stack(xs), *[per_seed[s] for s in seeds])
     diag = jax.device_get(train.init_diagnostics(seed_params, jnp.asarray(bundle.init_x),
                                                  arch=arch, axis=axis))
-    eval_x = jnp.asarray(bundle.eval_x)
-    group = train.eval_group_size(len(configs), eval_x.shape, cfg0.hidden, axis)
-    mse_init = np.asarray(train.eval_mse(seed_params, eval_x, arch=arch, group=group, axis=axis))
+    test_x, val_x = jnp.asarray(bundle.test_x), jnp.asarray(bundle.val_x)
+    test_group = train.eval_group_size(len(configs), test_x.shape, cfg0.hidden, axis)
+    val_group = train.eval_group_size(len(configs), val_x.shape, cfg0.hidden, axis)
+
+    def mse(params: Any, x: jax.Array, group: int) -> np.ndarray:
+        return np.asarray(train.eval_mse(params, x, arch=arch, group=group, axis=axis))
+
+    test_init, val_init = mse(seed_params, test_x, test_group), mse(seed_params, val_x, val_group)
     pool = jnp.asarray(bundle.pool)
-    losses, done = [], 0
+    losses, val_curve, val_steps, done = [], [], [], 0
     while done < cfg0.steps:
-        n = min(PROGRESS_EVERY, cfg0.steps - done)
+        n = min(cfg0.val_every, cfg0.steps - done)
         state, loss = train.train_steps(state, pool, jnp.int32(done), arch=arch, recipe=recipe,
                                         n_steps=n, axis=axis)
         losses.append(np.asarray(loss))
         done += n
+        val_curve.append(mse(state["params"], val_x, val_group))  # no dropout: arch.forward
+        val_steps.append(done)
         if progress:
             progress(n)
     loss = np.concatenate(losses, axis=1)
-    mse = np.asarray(train.eval_mse(state["params"], eval_x, arch=arch, group=group, axis=axis))
+    val = np.stack(val_curve, axis=1)  # (runs, points)
+    test = mse(state["params"], test_x, test_group)
     diverged = np.asarray(state["diverged"])
     div_step = np.asarray(state["diverged_step"])
     wall = time.perf_counter() - t0
@@ -248,8 +291,9 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
         if diverged[i]:
             curve[div_step[i]:] = np.nan
         records.append(RunRecord(
-            key=cfg.key(), sweep_id=job.sweep_id, strategy=cfg.strategy, dataset=cfg.dataset,
-            profile=cfg.profile, lr=cfg.lr, seed=cfg.seed, config=cfg.to_dict(),
+            key=cfg.key(), sweep_id=job.sweep_id, arm=cfg.arm, strategy=cfg.strategy,
+            dataset=cfg.dataset, profile=cfg.profile, lr=cfg.lr, seed=cfg.seed,
+            config=cfg.to_dict(),
             init_nonfinite_frac=[float(v) for v in diag["nonfinite_frac"][si]],
             init_first_nonfinite=[int(v) for v in diag["first_nonfinite"][si]],
             init_max_h=[float(v) for v in diag["max_h"][si]],
@@ -257,31 +301,60 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
             init_h_trace=[[float(v) for v in layer] for layer in diag["h_trace"][si]],
             loss_curve=_thin(curve, cfg.curve_points),
             diverged=bool(diverged[i]), diverged_step=int(div_step[i]),
-            eval_mse_init=float(mse_init[si]), eval_mse=float(mse[i]),
-            variance=fl["variance"], eval_variance=bundle.eval_variance,
+            val_mse_init=float(val_init[si]), val_mse=float(val[i, -1]),
+            val_curve=[float(v) for v in val[i]], val_steps=list(val_steps),
+            test_mse_init=float(test_init[si]), test_mse=float(test[i]),
+            variance=fl["variance"], test_variance=bundle.test_variance,
             bayes_mse=fl["bayes"], persistence_mse=fl["persistence"],
             chunk_wall_s=wall, chunk_runs=len(configs),
         ))
     return records
 
 
+def _all_usable(records: Sequence[RunRecord]) -> bool:
+    """Every run is usable (the definition of :func:`bench.summary.run_flags`)."""
+    from bench.summary import run_flags
+
+    table = pd.DataFrame([r.row() for r in records])
+    return bool(len(table)) and bool(run_flags(table)["usable"].all())
+
+
+def grid(spec: SweepSpec, strategy: Strategy, dataset: str, arm: str,
+         store: Store) -> list[list[RunConfig]]:
+    """The LR grid of one strategy × dataset × arm as segments of configs: the spec's LRs, then
+    (with ``extend``) each next :data:`bench.config.EXTENSION_LRS` above them while every run of
+    the segments so far is stored and usable."""
+    segments = [spec.configs(strategy, dataset, arm)]
+    top = max(spec.lrs)
+    for lr in (v for v in EXTENSION_LRS if v > top) if spec.extend else ():
+        records = [store.load(c.key()) for seg in segments for c in seg]
+        if any(r is None for r in records) or not _all_usable(records):  # type: ignore[arg-type]
+            break
+        segments.append(spec.configs(strategy, dataset, arm, lrs=(lr,)))
+    return segments
+
+
 def plan(spec: SweepSpec, strategies: Sequence[Strategy], store: Store) -> tuple[list[Job], int]:
     """The jobs still to run, and how many runs are already done.
 
-    The grid of each strategy × dataset is cut into a *fixed* partition of chunks of at most
-    ``max_runs`` runs; a chunk with any missing run is rerun whole, so a resumed sweep computes
-    every number in the same program as an uninterrupted one (identical, not just close).
+    Every grid segment (:func:`grid`) of each arm × dataset × strategy is cut into a *fixed*
+    partition of chunks of at most ``max_runs`` runs; a chunk with any missing run is rerun
+    whole, so a resumed sweep computes every number in the same program as an uninterrupted one
+    (identical, not just close). Extension LRs appear once the runs below them are stored, so
+    :func:`run_sweep` plans again until nothing is left.
     """
     jobs, done = [], 0
-    for dataset in spec.datasets:
-        for strategy in strategies:
-            configs = spec.configs(strategy, dataset)
-            for i in range(0, len(configs), spec.max_runs):
-                chunk = tuple(configs[i: i + spec.max_runs])
-                if all(store.has(c.key()) for c in chunk):
-                    done += len(chunk)
-                else:
-                    jobs.append(Job(strategy.name, chunk, spec.sweep_id, spec.runs_axis))
+    for arm in spec.arms:
+        for dataset in spec.datasets:
+            for strategy in strategies:
+                for configs in grid(spec, strategy, dataset, arm, store):
+                    for i in range(0, len(configs), spec.max_runs):
+                        chunk = tuple(configs[i: i + spec.max_runs])
+                        if all(store.has(c.key()) for c in chunk):
+                            done += len(chunk)
+                        else:
+                            jobs.append(Job(strategy.name, chunk, spec.sweep_id,
+                                            spec.runs_axis))
     return jobs, done
 
 
@@ -293,7 +366,8 @@ def _bundle(cfg: RunConfig) -> DataBundle:
 def data_bundle(cfg: RunConfig) -> DataBundle:
     """The data of ``cfg`` (cached on the fields that determine it)."""
     fields = ("dataset", "channels", "data_scale", "train_sequences", "window",
-              "eval_sequences", "eval_length", "init_sequences", "init_length")
+              "val_sequences", "val_length", "test_sequences", "test_length", "init_sequences",
+              "init_length")
     return _bundle(resolve("quick", **{f: getattr(cfg, f) for f in fields}))
 
 
@@ -341,6 +415,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
     spec.validate()
     store = Store(out)
     strategies, failures = select(spec.strategies)
+    if spec.controls:
+        strategies += [c for c in controls(strategies) if c.name not in failures]
     env = environment()
     log(f"JAX device: {env['device']} × {env['device_count']} (jax {env['jax']}); "
         f"results -> {store.root}")
@@ -354,15 +430,20 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
             log(f"{s.name}: all runs already done")
     run = executor or functools.partial(local_executor, progress=progress)
     ran = 0
-    for job, outcome in run(jobs):
-        if isinstance(outcome, BaseException):
-            failures[job.strategy] = _describe_failure(job.strategy, outcome)
-            log(f"error: {failures[job.strategy]}")
-            continue
-        for record in outcome:
-            store.write(record)
-            ran += 1
-        store.write_table()  # keep runs.parquet current, so a cut-off sweep still has its table
+    while jobs:  # a round of jobs; grid extensions are planned once the runs below are stored
+        before = ran
+        for job, outcome in run(jobs):
+            if isinstance(outcome, BaseException):
+                failures[job.strategy] = _describe_failure(job.strategy, outcome)
+                log(f"error: {failures[job.strategy]}")
+                continue
+            for record in outcome:
+                store.write(record)
+                ran += 1
+            store.write_table()  # keep runs.parquet current: a cut-off sweep still has its table
+        if ran == before:
+            break
+        jobs, _ = plan(spec, [s for s in strategies if s.name not in failures], store)
     for line in store.corrupt:
         log(f"warning: corrupt record recomputed: {line}")
     write_json(store.root / "failures.json", failures)

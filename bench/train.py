@@ -58,6 +58,7 @@ class Arch:
     peephole_order: str
     grad_clipping: float
     dropout_p: float
+    readout: bool = False
 
     @classmethod
     def of(cls, cfg: RunConfig, *, nonlinearity: str = "tanh",
@@ -65,7 +66,7 @@ class Arch:
         """The network of ``cfg`` with a strategy's nonlinearities (Lasagne's keyword names)."""
         return cls(nonlinearity=nonlinearity, cell_nonlinearity=cell_nonlinearity,
                    peephole_order=cfg.peephole_order, grad_clipping=cfg.grad_clipping,
-                   dropout_p=cfg.dropout)
+                   dropout_p=cfg.dropout, readout=cfg.readout == "linear")
 
     def forward(self, params: Any, x: Array, *, train: bool = False,
                 key: Array | None = None) -> Array:
@@ -74,7 +75,7 @@ class Arch:
                              cell_nonlinearity=self.cell_nonlinearity,
                              peephole_order=self.peephole_order,
                              grad_clipping=self.grad_clipping, dropout_p=self.dropout_p,
-                             train=train, key=key)
+                             train=train, key=key, readout=self.readout)
 
 
 
@@ -87,16 +88,33 @@ class Recipe:
     clip_norm: float
     batch_size: int
     window: int
+    schedule: str = "constant"
+    steps: int = 0
+    warmup_steps: int = 0
 
     @classmethod
     def of(cls, cfg: RunConfig) -> Recipe:
         """The recipe part of a run config."""
-        return cls(cfg.optimizer, cfg.clip_norm, cfg.batch_size, cfg.window)
+        return cls(cfg.optimizer, cfg.clip_norm, cfg.batch_size, cfg.window, cfg.schedule,
+                   cfg.steps, cfg.warmup_steps)
+
+
+def schedule(recipe: Recipe) -> optax.Schedule:
+    """The learning-rate multiplier against the step: 1 (``constant``), or ``warmup_cosine``:
+    linear from 0 to 1 over ``warmup_steps``, then a cosine decay to 0 at ``steps``
+    (``optax.warmup_cosine_decay_schedule`` with peak 1)."""
+    if recipe.schedule == "constant":
+        return optax.constant_schedule(1.0)
+    return optax.warmup_cosine_decay_schedule(0.0, 1.0, recipe.warmup_steps,
+                                              max(recipe.steps, recipe.warmup_steps + 1), 0.0)
 
 
 def optimizer(recipe: Recipe, lr: float | Array) -> optax.GradientTransformation:
-    """``clip_by_global_norm(clip_norm)`` (if > 0) then the optimizer with an injected LR."""
+    """``clip_by_global_norm(clip_norm)`` (if > 0), the optimizer with an injected LR (the run's
+    own, a state leaf), then the schedule's multiplier (:func:`schedule`)."""
     tx = optax.inject_hyperparams(OPTIMIZERS[recipe.optimizer])(learning_rate=lr)
+    if recipe.schedule != "constant":
+        tx = optax.chain(tx, optax.scale_by_schedule(schedule(recipe)))
     if recipe.clip_norm:
         return optax.chain(optax.clip_by_global_norm(recipe.clip_norm), tx)
     return tx
@@ -125,15 +143,13 @@ def check_runs_axis(axis: str) -> str:
 
 
 def run_devices(n_runs: int) -> list:
-    """The devices ``n_runs`` runs are split across under ``"map"``: on a CPU the most CPU
-    devices whose number divides ``n_runs`` (each then gets an equal share); elsewhere one."""
+    """The devices ``n_runs`` runs are split across under ``"map"``: on a CPU every CPU device
+    (at most one per run; a number of runs that does not divide evenly is padded, see
+    :func:`over_runs`); elsewhere one."""
     devices = jax.devices()
     if devices[0].platform != "cpu":
         return devices[:1]
-    d = len(devices)
-    while n_runs % d:
-        d -= 1
-    return devices[:d]
+    return devices[:max(1, min(len(devices), n_runs))]
 
 
 def runs_mapping(n_runs: int, axis: str) -> str:
@@ -151,12 +167,17 @@ def over_runs(fn: Any, tree: Any, axis: str) -> Any:
         return jax.vmap(fn)(tree)
     if axis != "map":
         raise ValueError(f"runs axis {axis!r}: expected map or vmap")
-    devices = run_devices(jax.tree.leaves(tree)[0].shape[0])
+    n = jax.tree.leaves(tree)[0].shape[0]
+    devices = run_devices(n)
     if len(devices) == 1:
         return jax.lax.map(fn, tree)
+    pad = -n % len(devices)  # equal shares: repeat the last run, then drop its copies
+    if pad:
+        tree = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, 0)]), tree)
     mesh = Mesh(np.array(devices), ("runs",))
-    return jax.shard_map(lambda share: jax.lax.map(fn, share), mesh=mesh,
-                         in_specs=P("runs"), out_specs=P("runs"), check_vma=False)(tree)
+    out = jax.shard_map(lambda share: jax.lax.map(fn, share), mesh=mesh,
+                        in_specs=P("runs"), out_specs=P("runs"), check_vma=False)(tree)
+    return jax.tree.map(lambda a: a[:n], out) if pad else out
 
 
 def _all_finite(tree: Any) -> Array:
@@ -280,7 +301,8 @@ def init_diagnostics(params: Any, x: Array, *, arch: Arch, axis: str,
     def per_run(p: Any) -> dict:
         hs = stack_forward(p, x, nonlinearity=arch.nonlinearity,
                            cell_nonlinearity=arch.cell_nonlinearity,
-                           peephole_order=arch.peephole_order, return_states=True)
+                           peephole_order=arch.peephole_order, return_states=True,
+                           readout=arch.readout)
         out: dict[str, list] = {k: [] for k in ("nonfinite_frac", "first_nonfinite", "max_h",
                                                  "max_c", "h_trace")}
         for h, c in hs:

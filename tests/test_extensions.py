@@ -11,6 +11,7 @@ import textwrap
 import types
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,19 +21,18 @@ from bench.figures import KIND as FIGURES
 from bench.metrics import Metric
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "results" / "sample"
 
 METRIC_MODULE = '''
 from bench.metrics import Cell, Metric
 
 
 def compute(cell: Cell) -> float:
-    return float(cell.runs["eval_mse"].max())
+    return float(cell.runs["test_mse"].max())
 
 
-METRIC = Metric(name="my_metric", compute=compute, label="largest eval MSE (plugin)",
+METRIC = Metric(name="my_metric", compute=compute, label="largest test MSE (plugin)",
                 direction="lower", format="num", position=1000,
-                description="the largest `eval_mse` of the cell (plugin).")
+                description="the largest `test_mse` of the cell (plugin).")
 '''
 
 FIGURE_MODULE = '''
@@ -50,7 +50,7 @@ def draw(ctx: ResultsContext) -> Figure:
     return fig
 
 
-FIGURE = FigureSpec(name="my_fig", caption="Plugin figure: largest eval MSE per strategy.",
+FIGURE = FigureSpec(name="my_fig", caption="Plugin figure: largest test MSE per strategy.",
                     draw=draw, position=1000)
 '''
 
@@ -88,14 +88,38 @@ def install(tmp: Path, modules: dict[str, str], entry_points: str) -> Path:
     return site
 
 
+def runs_table() -> pd.DataFrame:
+    """A small run table of protocol v2: two strategies in two arms, two LRs, two seeds."""
+    rows = []
+    for arm in ("clean", "lasagne-0.1"):
+        for strategy, base in (("glorot", 0.027), ("identity-bias", 0.029)):
+            for lr in (1e-3, 1e-2):
+                for seed in range(2):
+                    mse = base + 0.001 * seed + (0.002 if lr == 1e-2 else 0.0)
+                    rows.append({
+                        "arm": arm, "dataset": "ar1", "strategy": strategy, "lr": lr,
+                        "seed": seed, "diverged": False, "diverged_step": -1,
+                        "test_mse": mse, "test_mse_init": 0.05, "test_variance": 0.0625,
+                        "val_mse": mse, "val_mse_init": 0.05,
+                        "val_curve": list(np.linspace(0.04, mse, 4)),
+                        "val_steps": [5, 10, 15, 20], "variance": 0.0625, "bayes_mse": 0.025,
+                        "persistence_mse": 0.03, "init_nonfinite_frac": [0.0, 0.0, 0.0],
+                        "init_first_nonfinite": [-1, -1, -1], "init_max_h": [0.3] * 3,
+                        "init_max_c": [0.5] * 3, "init_h_trace": [[0.3] * 10] * 3,
+                        "loss_curve": list(np.linspace(0.08, 0.03, 5)), "cfg.steps": 20,
+                        "cfg.dropout": 0.0 if arm == "clean" else 0.33,
+                        "cfg.hidden": [64, 32], "cfg.channels": 7, "key": f"k{len(rows)}",
+                        "sweep_id": "s-1",
+                    })
+    return pd.DataFrame(rows)
+
+
 def small_results(tmp: Path) -> Path:
-    """A results directory of two strategies of the committed sample (runs.parquet only)."""
+    """A results directory holding only :func:`runs_table` as runs.parquet."""
     root = tmp / "res"
     root.mkdir()
-    runs = pd.read_parquet(SAMPLE / "runs.parquet")
-    runs = runs[runs["strategy"].isin(["glorot", "identity-bias"])]
-    runs.to_parquet(root / "runs.parquet", index=False)
-    (root / "sweep.json").write_bytes((SAMPLE / "sweep.json").read_bytes())
+    runs_table().to_parquet(root / "runs.parquet", index=False)
+    (root / "sweep.json").write_text('{"sweep_id": "s-1"}')
     return root
 
 
@@ -121,14 +145,17 @@ def test_a_metric_and_a_figure_are_one_file_each(tmp_path: Path) -> None:
     csv = pd.read_csv(root / "summary.csv")
     assert list(csv.columns)[-1] == "my_metric"  # position 1000: the last column
     runs = pd.read_parquet(root / "runs.parquet")
-    glorot = csv[csv["strategy"] == "glorot"].iloc[0]
-    assert glorot["my_metric"] == runs.loc[runs["strategy"] == "glorot", "eval_mse"].max()
-    assert "largest eval MSE (plugin)" in md  # the column label
-    assert "the largest `eval_mse` of the cell (plugin)." in md  # the definition
-    assert "](figures/my_fig.png)" in md and "Plugin figure: largest eval MSE" in md
+    for arm in ("clean", "lasagne-0.1"):  # one value per (arm, dataset, strategy)
+        glorot = csv[(csv["strategy"] == "glorot") & (csv["arm"] == arm)].iloc[0]
+        want = runs.loc[(runs["strategy"] == "glorot") & (runs["arm"] == arm), "test_mse"].max()
+        assert glorot["my_metric"] == pytest.approx(want)
+    assert csv["my_metric"].notna().sum() == 4
+    assert "largest test MSE (plugin)" in md  # the column label
+    assert "the largest `test_mse` of the cell (plugin)." in md  # the definition
+    assert "](figures/my_fig.png)" in md and "Plugin figure: largest test MSE" in md
     assert (root / "figures" / "my_fig.png").read_bytes().startswith(b"\x89PNG")
-    assert page.count("data:image/png;base64,") == 6
-    assert 'id="figure-my_fig"' in page and "Plugin figure: largest eval MSE" in page
+    assert page.count("data:image/png;base64,") == 7
+    assert 'id="figure-my_fig"' in page and "Plugin figure: largest test MSE" in page
     assert "None: every strategy ran." in md
 
 
@@ -155,7 +182,7 @@ def test_broken_plugins_are_reported_and_the_others_work(tmp_path: Path) -> None
     assert "crashing" not in csv.columns and "broken" not in csv.columns
     assert list(csv.columns) == list(sm.summary_columns())  # every built-in metric is there
     assert "largest usable LR" in md and "never shown" not in md
-    assert len(list((root / "figures").glob("*.png"))) == 5
+    assert len(list((root / "figures").glob("*.png"))) == 6
 
 
 def module(**attrs: object) -> types.ModuleType:
@@ -181,7 +208,7 @@ def test_invalid_declarations_name_the_module() -> None:
 
 
 def test_summarize_leaves_out_a_failing_metric_with_a_warning() -> None:
-    runs = pd.read_parquet(SAMPLE / "runs.parquet")
+    runs = runs_table()
     runs = runs[runs["strategy"] == "glorot"]
     metrics = sm.metric_registry()[0]
     crash = Metric(name="crash", compute=lambda cell: 1 / 0, label="c", direction="none",
@@ -200,9 +227,32 @@ def test_the_docs_example_metric_is_valid() -> None:
     namespace: dict[str, object] = {}
     exec(compile(code, "docs/metrics.md", "exec"), namespace)
     metric = sm.KIND.load("largest_mse", module(**namespace), "docs/metrics.md")
-    runs = pd.read_parquet(SAMPLE / "runs.parquet")
-    out = sm.summarize(runs[runs["strategy"] == "glorot"], [metric])
-    assert out["largest_mse"].iloc[0] == runs.loc[runs["strategy"] == "glorot", "eval_mse"].max()
+    runs = runs_table()
+    runs = runs[(runs["strategy"] == "glorot") & (runs["arm"] == "clean")]
+    out = sm.summarize(runs, [metric])
+    # 0.027 + 0.001 (seed 1) + 0.002 (lr 1e-2)
+    assert out["largest_mse"].iloc[0] == pytest.approx(0.030)
+
+
+def test_the_docs_example_figure_draws_on_a_table_with_arms() -> None:
+    """docs/extending.md's figure (``ctx.strategy_rows(ds)``, written before arms) still draws:
+    the selectors take the dataset first and the arm as an optional second argument."""
+    import re
+
+    from matplotlib.figure import Figure
+
+    from bench.figures import ResultsContext
+
+    text = (REPO / "docs" / "extending.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "FIGURE =" in b)
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/extending.md", "exec"), namespace)
+    runs = runs_table()
+    ctx = ResultsContext.build(sm.run_flags(runs), sm.summary_table(runs))
+    assert ctx.panels == [("clean", "ar1"), ("lasagne-0.1", "ar1")]
+    assert len(ctx.strategy_rows("ar1")) == 4 and len(ctx.strategy_rows("ar1", "clean")) == 2
+    assert ctx.references("ar1", "clean")["persistence"] == pytest.approx(1.2)  # 0.03 / 0.025
+    assert isinstance(namespace["draw"](ctx), Figure)
 
 
 def docs_example(doc: str, language: str = "python") -> str:
@@ -231,14 +281,16 @@ def test_a_dataset_a_metric_and_a_figure_reach_a_real_sweep_and_its_report(tmp_p
         my_fig = my_fig_mod
         """)
     small = {"hidden": "6,5", "window": "8", "batch_size": "2", "train_sequences": "4",
-             "eval_sequences": "2", "eval_length": "32", "init_length": "40",
+             "val_sequences": "2", "val_length": "16", "val_every": "1",
+             "test_sequences": "2", "test_length": "32", "init_length": "40",
              "init_sequences": "1", "curve_points": "2"}
     sets = [a for k, v in small.items() for a in ("--set", f"{k}={v}")]
     out = tmp_path / "r"
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{REPO}", "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, "-m", "bench", "run", "--strategies", "glorot",
                            "--data", "white,ar1", "--lrs", "1e-3", "--seeds", "1", "--steps",
-                           "2", *sets, "--out", str(out), "--no-progress"],
+                           "2", "--arms", "none", "--no-extend", "--no-controls", *sets,
+                           "--out", str(out), "--no-progress"],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     runs = pd.read_parquet(out / "runs.parquet").set_index("dataset")
@@ -247,7 +299,9 @@ def test_a_dataset_a_metric_and_a_figure_reach_a_real_sweep_and_its_report(tmp_p
     assert runs.loc["white", "persistence_mse"] == pytest.approx(2 * scale2)
     md = (out / "report.md").read_text()
     assert "Dataset `white`" in md and "Dataset `ar1`" in md
-    assert "largest eval MSE (plugin)" in md and "](figures/my_fig.png)" in md
+    assert "largest test MSE (plugin)" in md and "](figures/my_fig.png)" in md
+    assert set(runs["arm"]) == {"default"}
+    assert {int(s[-1]) for s in runs["val_steps"]} == {2}  # the last point is the budget
     csv = pd.read_csv(out / "summary.csv")
     assert set(csv.loc[csv["kind"] == "strategy", "dataset"]) == {"white", "ar1"}
     assert csv["my_metric"].notna().sum() == 2

@@ -13,11 +13,12 @@ import pandas as pd
 from bench.sweep import SweepSpec, run_sweep
 
 SMALL = dict(hidden=(8, 6), window=16, batch_size=4, steps=800, train_sequences=16,
-             eval_sequences=4, eval_length=64, init_length=200, init_sequences=1,
+             val_sequences=2, val_length=32, test_sequences=4,
+             test_length=64, init_length=200, init_sequences=1,
              curve_points=3)
 STRATEGIES, LRS, SEEDS, MAX_RUNS = "glorot,chrono", (1e-3, 1e-2), 2, 2
-NUMBERS = ["strategy", "lr", "seed", "eval_mse", "eval_mse_init", "diverged", "diverged_step",
-           "persistence_mse"]
+NUMBERS = ["strategy", "lr", "seed", "test_mse", "test_mse_init", "val_mse", "diverged",
+           "diverged_step", "persistence_mse"]
 
 
 def _command(out):
@@ -26,6 +27,7 @@ def _command(out):
         sets += ["--set", f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"]
     return [sys.executable, "-m", "bench", "run", "--strategies", STRATEGIES,
             "--lrs", ",".join(map(str, LRS)), "--seeds", str(SEEDS), "--max-runs", str(MAX_RUNS),
+            "--data", "ar1", "--arms", "none", "--no-extend", "--no-controls",
             *sets, "--out", str(out), "--no-progress", "--no-report"]
 
 
@@ -49,7 +51,7 @@ def test_kill9_then_rerun_equals_uninterrupted(tmp_path):
     killed = pd.read_parquet(out / "runs.parquet")
     assert len(killed) == 8 and killed["key"].is_unique
     spec = SweepSpec(strategies=STRATEGIES, lrs=LRS, seeds=SEEDS, overrides=SMALL,
-                     max_runs=MAX_RUNS)
+                     max_runs=MAX_RUNS, extend=False, controls=False)
     run_sweep(spec, tmp_path / "clean", progress=False, log=lambda m: None)
     clean = pd.read_parquet(tmp_path / "clean" / "runs.parquet")
     pd.testing.assert_frame_equal(killed.set_index("key").sort_index()[NUMBERS],

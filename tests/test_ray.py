@@ -8,12 +8,13 @@ from bench.sweep import SweepSpec, run_sweep
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 
 SMALL = dict(hidden=(8, 6), window=16, batch_size=4, steps=3, train_sequences=16,
-             eval_sequences=4, eval_length=64, init_length=200, init_sequences=1,
+             val_sequences=2, val_length=32, test_sequences=4,
+             test_length=64, init_length=200, init_sequences=1,
              curve_points=3)
 SPEC = SweepSpec(strategies="glorot,forget-bias-one", lrs=(1e-3, 1e-2), seeds=2,
-                 overrides=SMALL, max_runs=2)
-NUMBERS = ["strategy", "lr", "seed", "eval_mse", "eval_mse_init", "diverged", "diverged_step",
-           "persistence_mse"]
+                 overrides=SMALL, max_runs=2, extend=False, controls=False)
+NUMBERS = ["strategy", "lr", "seed", "test_mse", "test_mse_init", "val_mse", "diverged",
+           "diverged_step", "persistence_mse"]
 
 
 def test_ray_executor_matches_local(tmp_path):

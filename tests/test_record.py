@@ -10,11 +10,13 @@ from bench.store import Store
 
 
 def record(**kw):
-    base = dict(key="k1", sweep_id="s1", strategy="chrono", dataset="ar1", profile="quick",
-                lr=1e-3, seed=0, config={"hidden": [8], "steps": 4, "lr": 1e-3,
+    base = dict(key="k1", sweep_id="s1", arm="clean", strategy="chrono", dataset="ar1",
+                profile="quick", lr=1e-3, seed=0, config={"hidden": [8], "steps": 4, "lr": 1e-3,
                                          "settings": {"t_max": 64.0}},
-                diverged=True, diverged_step=3, eval_mse_init=0.5, eval_mse=math.nan,
-                eval_variance=0.06, variance=0.0625, bayes_mse=0.02, persistence_mse=0.03,
+                diverged=True, diverged_step=3, test_mse_init=0.5, test_mse=math.nan,
+                val_mse_init=0.5, val_mse=math.nan, val_curve=[0.4, math.nan],
+                val_steps=[25, 50],
+                test_variance=0.06, variance=0.0625, bayes_mse=0.02, persistence_mse=0.03,
                 loss_curve=[0.1, math.inf, math.nan], init_first_nonfinite=[-1, 12])
     return RunRecord(**{**base, **kw})
 
@@ -25,11 +27,12 @@ def test_non_finite_numbers_are_stored_as_null_and_read_back_as_nan(tmp_path):
     text = (tmp_path / "runs" / "k1.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     raw = json.loads(text)
-    assert raw["eval_mse"] is None and raw["loss_curve"] == [0.1, None, None]
+    assert raw["test_mse"] is None and raw["loss_curve"] == [0.1, None, None]
     back = Store(tmp_path).load("k1")  # a fresh store parses the file
-    assert math.isnan(back.eval_mse) and back.loss_curve[0] == 0.1
+    assert math.isnan(back.test_mse) and back.loss_curve[0] == 0.1
     assert all(math.isnan(v) for v in back.loss_curve[1:])
     assert back.init_first_nonfinite == [-1, 12] and back.diverged is True
+    assert raw["val_curve"] == [0.4, None] and back.val_steps == [25, 50]
 
 
 def test_dumps_refuses_nothing_a_run_can_produce():
@@ -38,7 +41,7 @@ def test_dumps_refuses_nothing_a_run_can_produce():
 
 
 @pytest.mark.parametrize("field,value,needle", [
-    ("eval_mse", "0.1x", "eval_mse"), ("seed", 1.5, "seed"), ("diverged", "no", "diverged"),
+    ("test_mse", "0.1x", "test_mse"), ("seed", 1.5, "seed"), ("diverged", "no", "diverged"),
     ("loss_curve", "0.1", "loss_curve"), ("config", [], "config"),
 ])
 def test_from_json_names_the_first_bad_field(field, value, needle):

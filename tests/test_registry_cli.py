@@ -216,7 +216,7 @@ def test_python_m_bench_list_on_the_real_tree():
     assert "BROKEN" not in r.stdout
     for name in ("glorot", "chrono", "lsuv", "identity-bias-fixed", "pytorch-default"):
         assert any(ln.strip().startswith(name + " ") for ln in r.stdout.splitlines())
-    assert "settings: t_max=256.0" in r.stdout  # chrono's own setting, from its module
+    assert "settings: t_max=auto" in r.stdout  # chrono's own setting, from its module
     for name in ("ar1", "ar2", "pink"):  # the datasets are listed too
         assert any(ln.strip().startswith(name + " ") for ln in r.stdout.splitlines())
 
@@ -513,12 +513,14 @@ def test_set_strategy_setting_is_checked_against_the_strategy(no_sweep, tmp_path
 
 def test_strategy_settings_enter_the_key_of_that_strategy_only():
     chrono, glorot = registry.get_strategy("chrono"), registry.get_strategy("glorot")
-    short = bench.sweep.SweepSpec(lrs=(1e-3,), seeds=1, settings={"chrono": {"t_max": 64}})
+    short = bench.sweep.SweepSpec(lrs=(1e-3,), seeds=1, settings={"chrono": {"t_max": "64"}})
     default = bench.sweep.SweepSpec(lrs=(1e-3,), seeds=1)
-    (c_short,), (c_default,) = short.configs(chrono, "ar1"), default.configs(chrono, "ar1")
-    assert c_short.setting("t_max") == 64.0 and c_default.setting("t_max") == 256.0
+    (c_short,) = short.configs(chrono, "ar1", "default")
+    (c_default,) = default.configs(chrono, "ar1", "default")
+    assert c_short.setting("t_max") == "64" and c_default.setting("t_max") == "auto"
     assert c_short.key() != c_default.key()
-    assert short.configs(glorot, "ar1")[0].key() == default.configs(glorot, "ar1")[0].key()
+    assert (short.configs(glorot, "ar1", "default")[0].key()
+            == default.configs(glorot, "ar1", "default")[0].key())
     assert short.sweep_id != default.sweep_id
 
 
@@ -622,11 +624,13 @@ def test_sweep_with_broken_strategies_runs_the_others_and_reports_them(broken_di
     import json
 
     small = ["--set", "hidden=6,5", "--set", "window=8", "--set", "batch_size=2",
-             "--set", "train_sequences=4", "--set", "eval_sequences=2", "--set", "eval_length=32",
+             "--set", "train_sequences=4", "--set", "test_sequences=2", "--set", "test_length=32",
+             "--set", "val_sequences=2", "--set", "val_length=16", "--no-controls",
              "--set", "init_length=40", "--set", "init_sequences=1", "--set", "curve_points=2"]
     out = tmp_path / "r"
     status = main(["run", "--strategies", "glorot,broken-syntax,wrong-shapes,raises-in-init",
-                   "--lrs", "1e-3", "--seeds", "1", "--steps", "2", *small, "--out", str(out),
+                   "--lrs", "1e-3", "--seeds", "1", "--steps", "2", "--data", "ar1", "--arms",
+                   "none", "--no-extend", *small, "--out", str(out),
                    "--no-progress"])
     err = capsys.readouterr().err
     assert status == 1

@@ -236,39 +236,6 @@ def test_orthogonal_recurrent_blocks(hidden, atol):
             check_glorot_uniform(layer[f"W_in_to_{g}"], f"orthogonal W_in_to_{g}")
 
 
-@pytest.mark.parametrize("t_max", [256.0, 16.0])
-def test_chrono_forget_biases(t_max):
-    cfg_params = strategy("chrono").init_params(jax.random.PRNGKey(0),
-                                                config(hidden=BIG, settings={"t_max": t_max}),
-                                                None)
-    for layer in cfg_params:
-        b_f = np.asarray(layer["b_forgetgate"], np.float64)
-        np.testing.assert_array_equal(np.asarray(layer["b_ingate"]), -np.asarray(
-            layer["b_forgetgate"]))
-        np.testing.assert_array_equal(layer["b_cell"], 0.0)
-        np.testing.assert_array_equal(layer["b_outgate"], 0.0)
-        tau = np.exp(b_f)
-        assert np.all(tau >= 1.0 - 1e-5) and np.all(tau <= (t_max - 1.0) * (1 + 1e-5))
-        n = tau.size
-        if n >= 100:  # spread over the whole range, uniformly in exp(b_f)
-            width = t_max - 2.0
-            assert tau.min() < 1.0 + 0.05 * width
-            assert tau.max() > t_max - 1.0 - 0.05 * width
-            se = width / math.sqrt(12 * n)
-            assert abs(tau.mean() - t_max / 2) < Z * se
-
-
-def test_chrono_depends_on_t_max():
-    chrono = strategy("chrono")
-    short = chrono.init_params(jax.random.PRNGKey(0), config(settings=chrono.settings(
-        {"t_max": 16})), None)
-    default = chrono.init_params(jax.random.PRNGKey(0), config(), None)  # SETTINGS: 256
-    long = chrono.init_params(jax.random.PRNGKey(0), config(settings={"t_max": 256.0}), None)
-    assert float(jnp.max(short[0]["b_forgetgate"])) <= math.log(15.0) + 1e-5
-    assert float(jnp.max(long[0]["b_forgetgate"])) > math.log(15.0)
-    np.testing.assert_array_equal(default[0]["b_forgetgate"], long[0]["b_forgetgate"])
-
-
 def test_pytorch_default():
     for i, (layer, (_, n_hid)) in enumerate(zip(cached("pytorch-default", hidden=BIG),
                                                  layer_dims(7, BIG), strict=True)):

@@ -12,11 +12,13 @@ from bench.cli import main
 from bench.sweep import SweepSpec, run_sweep
 
 SMALL = dict(hidden=(8, 6), window=16, batch_size=4, steps=4, train_sequences=16,
-             eval_sequences=4, eval_length=64, init_length=300, init_sequences=1,
+             val_sequences=2, val_length=32, test_sequences=4,
+             test_length=64, init_length=300, init_sequences=1,
              curve_points=2)
-SPEC = SweepSpec(strategies="glorot,pytorch-default", lrs=(1e-3, 1e-2), seeds=2,
+SPEC = SweepSpec(strategies="glorot,pytorch-default", lrs=(1e-3, 1e-2), seeds=2, controls=False,
+                 extend=False,
                  overrides=SMALL, max_runs=2)
-NUMBERS = ["eval_mse", "eval_mse_init", "diverged_step"]
+NUMBERS = ["test_mse", "test_mse_init", "val_mse", "diverged_step"]
 
 
 def _quiet(msg: str) -> None:
@@ -105,7 +107,8 @@ def test_cli_run_end_to_end_writes_report(tmp_path):
     sets = [a for k, v in SMALL.items() if k not in ("steps",)
             for a in ("--set", f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}")]
     cmd = [sys.executable, "-m", "bench", "run", "--strategies", "glorot", "--lrs", "1e-3",
-           "--seeds", "1", "--steps", "2", *sets, "--out", str(tmp_path / "r"), "--no-progress"]
+           "--seeds", "1", "--steps", "2", "--data", "ar1", "--arms", "none", "--no-extend",
+           *sets, "--out", str(tmp_path / "r"), "--no-progress"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "JAX device: cpu" in proc.stdout
@@ -124,6 +127,7 @@ def test_cli_run_end_to_end_writes_report(tmp_path):
 
 def test_several_datasets_each_get_their_own_data_and_floors(tmp_path):
     spec = SweepSpec(strategies="glorot", datasets=("ar1", "pink", "ar1_noisy"), lrs=(1e-2,),
+                     extend=False,
                      seeds=1, overrides=SMALL)
     run_sweep(spec, tmp_path / "multi", progress=False, log=_quiet)
     df = pd.read_parquet(tmp_path / "multi" / "runs.parquet").set_index("dataset")
@@ -133,7 +137,7 @@ def test_several_datasets_each_get_their_own_data_and_floors(tmp_path):
         expected = floors(name, 7, 0.25).as_dict()
         assert df.loc[name, "bayes_mse"] == pytest.approx(expected["bayes"])
         assert df.loc[name, "persistence_mse"] == pytest.approx(expected["persistence"])
-    assert df["eval_mse_init"].nunique() == 3  # different evaluation data per dataset
+    assert df["test_mse_init"].nunique() == 3  # different test data per dataset
 
 
 def test_editing_a_strategy_file_invalidates_its_records(done, tmp_path):

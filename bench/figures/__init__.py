@@ -37,14 +37,18 @@ def palette(strategies: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
 class ResultsContext:
     """What every figure is drawn from.
 
-    ``runs``: the run table with :func:`bench.summary.run_flags`' columns. ``summary``:
-    :func:`bench.summary.summary_table` (``kind`` ``"strategy"`` rows in the sort order, then
-    the ``"reference"`` rows, per dataset). ``datasets``: sorted dataset names. ``colors``,
-    ``markers``: one per strategy (:func:`palette`).
+    ``runs``: the run table with :func:`bench.summary.run_flags`' columns (``arm`` filled in).
+    ``summary``: :func:`bench.summary.summary_table` (``kind`` ``"strategy"`` rows in the sort
+    order, then the ``"reference"`` rows, per (arm, dataset)). ``panels``: the sorted (arm,
+    dataset) pairs, one row of panels each; ``arms`` and ``datasets``: the sorted names.
+    ``colors``, ``markers``: one per strategy (:func:`palette`). The selectors take the dataset
+    first and the arm as an optional second argument (None: every arm).
     """
 
     runs: pd.DataFrame
     summary: pd.DataFrame
+    panels: list[tuple[str, str]]
+    arms: list[str]
     datasets: list[str]
     colors: dict[str, Any]
     markers: dict[str, str]
@@ -53,23 +57,44 @@ class ResultsContext:
     def build(cls, runs: pd.DataFrame, summary: pd.DataFrame) -> ResultsContext:
         """A context from flagged runs and their summary table."""
         colors, markers = palette(runs["strategy"])
-        return cls(runs=runs, summary=summary, datasets=sorted(runs["dataset"].unique()),
+        panels = sorted({(str(a), str(d)) for a, d in zip(runs["arm"], runs["dataset"],
+                                                           strict=True)})
+        return cls(runs=runs, summary=summary, panels=panels,
+                   arms=sorted({a for a, _ in panels}), datasets=sorted({d for _, d in panels}),
                    colors=colors, markers=markers)
 
-    def strategy_rows(self, dataset: str) -> pd.DataFrame:
-        """The dataset's strategy rows of the summary, in its order."""
-        t = self.summary
-        return t[(t["dataset"] == dataset) & (t["kind"] == "strategy")]
+    def title(self, arm: str, dataset: str) -> str:
+        """A panel's name: the dataset, prefixed by the arm when there are several arms."""
+        return dataset if len(self.arms) == 1 else f"{arm} / {dataset}"
 
-    def references(self, dataset: str) -> dict[str, float]:
-        """The dataset's reference rows: ``eval_ratio_median`` by name."""
+    def _select(self, table: pd.DataFrame, dataset: str, arm: str | None) -> pd.Series:
+        keep = table["dataset"] == dataset
+        return keep if arm is None else keep & (table["arm"] == arm)
+
+    def strategy_rows(self, dataset: str, arm: str | None = None) -> pd.DataFrame:
+        """The (arm, dataset)'s strategy rows of the summary, in its order (every arm's, arm by
+        arm, when ``arm`` is None)."""
         t = self.summary
-        refs = t[(t["dataset"] == dataset) & (t["kind"] == "reference")]
-        return dict(zip(refs["strategy"], refs["eval_ratio_median"].astype(float), strict=True))
+        return t[self._select(t, dataset, arm) & (t["kind"] == "strategy")]
+
+    def panel_runs(self, dataset: str, arm: str | None = None) -> pd.DataFrame:
+        """The (arm, dataset)'s runs (every arm's when ``arm`` is None)."""
+        return self.runs[self._select(self.runs, dataset, arm)]
 
     def dataset_runs(self, dataset: str) -> pd.DataFrame:
-        """The dataset's runs."""
-        return self.runs[self.runs["dataset"] == dataset]
+        """The dataset's runs, every arm."""
+        return self.panel_runs(dataset)
+
+    def references(self, dataset: str, arm: str | None = None) -> dict[str, float]:
+        """The reference predictors of the (arm, dataset) on the ratio scale (MSE / bayes):
+        "Bayes floor", "persistence" and "mean predictor" (empty without runs)."""
+        d = self.panel_runs(dataset, arm)
+        if not len(d):
+            return {}
+        bayes = float(d["bayes_mse"].astype(float).median())
+        return {"Bayes floor": 1.0,
+                "persistence": float(d["persistence_mse"].astype(float).median()) / bayes,
+                "mean predictor": float(d["variance"].astype(float).median()) / bayes}
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,9 @@ def cfg(runs: pd.DataFrame, name: str) -> Any:
 
 
 def max_strategies(ctx: ResultsContext) -> int:
-    """Most strategies of any one dataset (for figure heights)."""
+    """Most strategies of any one (arm, dataset) panel (for figure heights)."""
     t = ctx.summary[ctx.summary["kind"] == "strategy"]
-    return int(t.groupby("dataset").size().max()) if len(t) else 1
+    return int(t.groupby(["arm", "dataset"]).size().max()) if len(t) else 1
 
 
 def legend_right(ax: Any, **kwargs: Any) -> None:

@@ -13,7 +13,7 @@ from bench.figures._draw import cfg, legend_right, log_ticks, new_figure, note
 CAPTION = (
     "Max |h| over blocks of time in the forward pass at init, first and last layer (log scale), "
     "median over seeds with the min–max band; non-finite values (inf/NaN) are drawn at the "
-    "dotted top line, x = where a seed first went non-finite."
+    "dotted top line, x = where a seed first went non-finite; one row per arm and dataset."
 )
 
 
@@ -50,15 +50,15 @@ def draw(ctx: ResultsContext) -> Figure:
     runs = ctx.runs
     layers_n = n_layers(runs)
     layers = sorted({0, max(layers_n - 1, 0)})
-    fig, axes = new_figure(len(ctx.datasets), len(layers), 12.0, 3.8)
+    fig, axes = new_figure(len(ctx.panels), len(layers), 12.0, 3.8)
     hidden = cfg(runs, "hidden")
     channels = cfg(runs, "channels")
     sizes = ([int(h) for h in hidden] + [int(channels)]
              if hidden is not None and channels is not None else [])
     colors = ctx.colors
-    for row_axes, ds in zip(axes, ctx.datasets, strict=True):
-        t = ctx.strategy_rows(ds)
-        d = ctx.dataset_runs(ds)
+    for row_axes, (arm, ds) in zip(axes, ctx.panels, strict=True):
+        t = ctx.strategy_rows(ds, arm)
+        d = ctx.panel_runs(ds, arm)
         for ax, layer in zip(row_axes, layers, strict=True):
             frames = []
             for s in t["strategy"]:
@@ -67,7 +67,7 @@ def draw(ctx: ResultsContext) -> Figure:
                     frames.append(f.assign(strategy=s))
             units = f", {sizes[layer]} units" if layer < len(sizes) else ""
             name = "last" if layer == layers_n - 1 and layer > 0 else "first"
-            ax.set_title(f"{ds}: {name} layer (layer {layer + 1}{units})")
+            ax.set_title(f"{ctx.title(arm, ds)}: {name} layer (layer {layer + 1}{units})")
             ax.set_xlabel("time step at init")
             ax.set_ylabel("max |h| over the block")
             if not frames:

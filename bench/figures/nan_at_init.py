@@ -12,7 +12,7 @@ from bench.figures._draw import legend_right, max_strategies, new_figure, note
 CAPTION = (
     "Non-finite hidden state in the forward pass at init (before any training): fraction of the "
     "last layer's outputs (mean over seeds) and fraction of seeds with a non-finite value in any "
-    "layer."
+    "layer; one panel per arm and dataset."
 )
 MEASURES = {"nan_rate_init": "last layer: non-finite fraction (mean over seeds)",
             "init_nonfinite_any": "seeds with any non-finite layer"}
@@ -20,9 +20,9 @@ MEASURES = {"nan_rate_init": "last layer: non-finite fraction (mean over seeds)"
 
 def draw(ctx: ResultsContext) -> Figure:
     n = max_strategies(ctx)
-    fig, axes = new_figure(len(ctx.datasets), 1, 8.5, 0.9 + 0.34 * max(n, 2))
-    for ax, ds in zip(axes[:, 0], ctx.datasets, strict=True):
-        t = ctx.strategy_rows(ds)
+    fig, axes = new_figure(len(ctx.panels), 1, 8.5, 0.9 + 0.34 * max(n, 2))
+    for ax, (arm, ds) in zip(axes[:, 0], ctx.panels, strict=True):
+        t = ctx.strategy_rows(ds, arm)
         long = t.melt(id_vars="strategy", value_vars=list(MEASURES), var_name="measure")
         long["measure"] = long["measure"].map(MEASURES)
         long["value"] = long["value"].astype(float).fillna(0.0)
@@ -41,7 +41,7 @@ def draw(ctx: ResultsContext) -> Figure:
         ax.set_xlim(0, 1.15)
         ax.set_xlabel("fraction")
         ax.set_ylabel("")
-        ax.set_title(f"{ds}: non-finite hidden state in the forward pass at init")
+        ax.set_title(f"{ctx.title(arm, ds)}: non-finite hidden state in the forward pass at init")
     return fig
 
 

@@ -15,10 +15,11 @@ from bench.figures._draw import legend_right, log_ticks, new_figure, note
 LOSS_CAP = 100.0  # training-curve axes end at LOSS_CAP × variance
 
 CAPTION = (
-    "Training loss against step at each strategy's largest usable LR (else its best LR, else its "
-    "smallest LR), median over seeds with the min–max band; diverged seeds drop out after their "
-    "divergence; dashed: Bayes MSE of the eval data; the axis ends at "
-    f"{LOSS_CAP:g} × the data variance."
+    "Training loss (one-step MSE on training windows, with dropout when the arm uses it, so not "
+    "comparable with the test or validation MSE) against step at each strategy's largest usable "
+    "LR (else its best LR, else its smallest LR), median over seeds with the min–max band, one "
+    "row per arm and dataset; diverged seeds drop out after their divergence; dashed: the Bayes "
+    f"MSE; the axis ends at {LOSS_CAP:g} × the data variance."
 )
 
 
@@ -50,10 +51,10 @@ def curve_frame(g: pd.DataFrame) -> pd.DataFrame:
 
 
 def draw(ctx: ResultsContext) -> Figure:
-    fig, axes = new_figure(len(ctx.datasets), 1, 9.5, 4.2)
-    for ax, ds in zip(axes[:, 0], ctx.datasets, strict=True):
-        t = ctx.strategy_rows(ds)
-        d = ctx.dataset_runs(ds)
+    fig, axes = new_figure(len(ctx.panels), 1, 9.5, 4.2)
+    for ax, (arm, ds) in zip(axes[:, 0], ctx.panels, strict=True):
+        t = ctx.strategy_rows(ds, arm)
+        d = ctx.panel_runs(ds, arm)
         lrs = sorted(d["lr"].unique())
         frames, colors = [], {}
         for _, row in t.iterrows():
@@ -73,7 +74,7 @@ def draw(ctx: ResultsContext) -> Figure:
             ax.set_yscale("log")
             bayes = float(d["bayes_mse"].median())
             if np.isfinite(bayes) and bayes > 0:
-                ax.axhline(bayes, color="black", lw=1.0, ls="--", label="Bayes MSE (eval floor)")
+                ax.axhline(bayes, color="black", lw=1.0, ls="--", label="Bayes MSE")
             variance = float(d["variance"].median())
             lo = min(float(long["loss"].min()), bayes if bayes > 0 else np.inf) / 1.5
             hi = float(long["loss"].max()) * 1.5
@@ -88,7 +89,7 @@ def draw(ctx: ResultsContext) -> Figure:
             note(ax, "no finite training loss")
         ax.set_xlabel("training step")
         ax.set_ylabel("training loss (one-step MSE)")
-        ax.set_title(f"{ds}: training loss, median over seeds (band: min–max)")
+        ax.set_title(f"{ctx.title(arm, ds)}: training loss, median over seeds (band: min–max)")
     return fig
 
 

@@ -1,26 +1,49 @@
-"""Helpers shared by the metric modules: the LR a group of metrics is read at."""
+"""Helpers shared by the metric modules: the LR a group of metrics is read at, and medians of
+censored values."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench import fmt
 from bench.metrics import Cell
 
 
+def max_usable(cell: Cell) -> tuple[pd.Series | None, bool]:
+    """``(row, censored)``: the cell's :func:`bench.summary.lr_table` row at the largest LR L
+    such that every seed is usable at L and at every smaller LR run (None if the smallest LR
+    already fails), and whether L is the largest LR run (the edge was not found)."""
+    lrs = cell.lrs.sort_values("lr", kind="mergesort")
+    ok = lrs["all_usable"].astype(bool).to_numpy()
+    n = len(ok) if ok.all() else int(np.argmin(ok))  # usable LRs before the first failure
+    if n == 0:
+        return None, False
+    return lrs.iloc[n - 1], n == len(ok)
+
+
 def at_max_usable_lr(cell: Cell) -> pd.Series | None:
-    """The cell's :func:`bench.summary.lr_table` row at the largest LR where every seed is
-    usable; None if there is none."""
-    usable = cell.lrs[cell.lrs["all_usable"].astype(bool)]
-    return usable.loc[usable["lr"].idxmax()] if len(usable) else None
+    """The :func:`max_usable` row; None if there is none."""
+    return max_usable(cell)[0]
 
 
 def at_best_lr(cell: Cell) -> pd.Series | None:
-    """The row with the smallest median ``eval_ratio`` among the LRs where every seed is finite
-    (the smaller LR on a tie); None if no LR has every seed finite."""
-    finite = cell.lrs[cell.lrs["all_finite"].astype(bool)].sort_values("lr")
-    finite = finite[np.isfinite(finite["ratio_median"].to_numpy(dtype=float))]
-    return finite.loc[finite["ratio_median"].idxmin()] if len(finite) else None
+    """The row with the smallest median ``val_ratio`` (validation data) among the LRs where
+    every seed is finite (the smaller LR on a tie); None if there is none."""
+    finite = cell.lrs[cell.lrs["all_finite"].astype(bool)].sort_values("lr", kind="mergesort")
+    finite = finite[np.isfinite(finite["val_ratio_median"].to_numpy(dtype=float))]
+    if not len(finite):
+        return None
+    return finite.iloc[int(np.argmin(finite["val_ratio_median"].to_numpy(dtype=float)))]
+
+
+def runs_at(cell: Cell, row: pd.Series | None) -> pd.DataFrame:
+    """The cell's runs at ``row``'s LR (none when ``row`` is None)."""
+    if row is None:
+        return cell.runs.iloc[:0]
+    return cell.runs[cell.runs["lr"].astype(float) == float(row["lr"])]
 
 
 def value(row: pd.Series | None, column: str) -> float:
@@ -32,3 +55,30 @@ def triple(row: pd.Series | None, prefix: str = "ratio") -> tuple[float, float, 
     """``(median, q25, q75)`` of ``<prefix>_median/_q25/_q75`` in ``row`` (NaN when None)."""
     return (value(row, f"{prefix}_median"), value(row, f"{prefix}_q25"),
             value(row, f"{prefix}_q75"))
+
+
+def median_inf(values: pd.Series) -> float:
+    """The median with NaN counted as +inf (inf when at least half are missing; NaN for no
+    values)."""
+    v = values.to_numpy(dtype=float)
+    if v.size == 0:
+        return np.nan
+    return float(np.median(np.where(np.isnan(v), np.inf, v)))
+
+
+def censored_median(values: pd.Series) -> tuple[float, bool]:
+    """``(median, censored)`` of per-seed values where NaN means "not reached within the budget":
+    NaN counts as +inf; an infinite median is returned as ``(NaN, True)``."""
+    m = median_inf(values)
+    return (np.nan, True) if np.isinf(m) else (m, False)
+
+
+def budget_text(row: Any) -> str:
+    """The run budget of a summary row (its ``steps``) as text."""
+    steps = row.get("steps")
+    return fmt.count(steps) if not fmt.is_missing(steps) else "the budget"
+
+
+def is_true(v: Any) -> bool:
+    """A flag cell that is present and true."""
+    return not fmt.is_missing(v) and bool(v)

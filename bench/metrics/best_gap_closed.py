@@ -1,4 +1,4 @@
-"""The fraction of the persistence-to-Bayes gap closed at the best learning rate."""
+"""The fraction of the persistence-to-Bayes gap closed on test at the best learning rate."""
 
 from bench.metrics import Cell, Metric
 from bench.metrics._select import at_best_lr, value
@@ -11,6 +11,6 @@ def compute(cell: Cell) -> float:
 METRIC = Metric(
     name="best_gap_closed", compute=compute, label="gap closed at best LR", direction="higher",
     format="num", position=60,
-    description="the median over seeds of `gap_closed` at `best_lr` (NaN if no LR has every "
-                "seed finite).",
+    description="the median over seeds of `gap_closed` (test) at `best_lr` (NaN if no LR has "
+                "every seed finite).",
 )

@@ -1,4 +1,4 @@
-"""The best median eval MSE / Bayes MSE over the learning rates where every seed is finite."""
+"""Test MSE / Bayes MSE at the learning rate chosen on validation data, over seeds."""
 
 from bench.metrics import Cell, Metric
 from bench.metrics._select import at_best_lr, triple
@@ -10,8 +10,9 @@ def compute(cell: Cell) -> tuple[float, float, float]:
 
 METRIC = Metric(
     name="best_ratio_median", compute=compute, quartiles=True,
-    label="best eval/Bayes: median [IQR]", direction="lower", format="num", position=50,
-    description="the smallest, over the LRs at which every seed is `finite`, of the median over "
-                "seeds of `eval_ratio`; NaN if no LR has every seed finite. `best_ratio_q25` and "
-                "`best_ratio_q75` are the quartiles over seeds of `eval_ratio` at `best_lr`.",
+    label="test/Bayes at best LR: median [IQR]", direction="lower", format="num", position=50,
+    description="median (`best_ratio_median`) and quartiles (`best_ratio_q25`, "
+                "`best_ratio_q75`) over seeds of `test_ratio` at `best_lr` (NaN if no LR has "
+                "every seed finite). The LR is chosen on validation data, so this is not the "
+                "smallest test ratio over the LRs.",
 )
