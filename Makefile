@@ -4,6 +4,8 @@ VENV := .venv
 PROFILE ?= quick
 OUT ?= results/$(PROFILE)
 ARGS ?=
+START := $(shell date +%s)
+PERF_PROFILE ?= standard
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 
 .PHONY: setup bench test lint reference test-reference perf perf-gpu sample clean
@@ -16,9 +18,11 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-## the default sweep (quick profile: all strategies, ar1, 6 LRs x 3 seeds) and its report
+## the default sweep (quick profile: every strategy and control, ar1/ar2/pink, the clean and
+## Lasagne-0.1 arms, 5 LRs x 3 seeds) and its report; prints its wall time, setup included
 bench: setup
 	$(VENV)/bin/python -m bench run --profile $(PROFILE) --out $(OUT) $(ARGS)
+	@echo "make bench: $$(( $$(date +%s) - $(START) )) s in all (setup included)"
 
 ## the test suite (the Lasagne oracle tests are `make test-reference`)
 test: setup
@@ -41,7 +45,7 @@ $(VENV)/.peers: $(VENV)/.installed
 ## throughput: engine (a sweep of runs, and one run) vs Theano+Lasagne vs PyTorch -> results/perf.md
 perf: setup $(VENV)/.peers
 	-bash bench/studies/oracle/setup.sh
-	$(VENV)/bin/python -m bench perf --profile $(PROFILE) --out results/perf.md $(ARGS)
+	$(VENV)/bin/python -m bench perf --profile $(PERF_PROFILE) --out results/perf.md $(ARGS)
 
 ## GPU checks on a CUDA machine: perf (large profile) and a full large-profile sweep
 perf-gpu:

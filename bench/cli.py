@@ -82,8 +82,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a run option (see bench/config.py) or a strategy's own "
                         "setting (STRATEGY.NAME=VALUE, e.g. chrono.t_max=64); repeatable")
     r.add_argument("--max-runs", type=int, default=64, help="runs per compiled program")
-    r.add_argument("--runs-axis", choices=("auto", "map", "vmap"), default="auto",
-                   help="how a program's runs are mapped (auto: map on a CPU, vmap on a GPU)")
+    r.add_argument("--runs-axis", choices=("auto", "map", "vmap"),
+                   help="how a program's runs are mapped (default: the profile's, else auto: "
+                        "map on a CPU, vmap on a GPU)")
     r.add_argument("--out", default="results/latest", help="results directory")
     r.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="where chunks run: this process, or Ray tasks (extra [ray])")
@@ -235,7 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         extend=not args.no_extend,
         controls=not args.no_controls,
         max_runs=args.max_runs,
-        runs_axis=args.runs_axis,
+        runs_axis=args.runs_axis or str(defaults.get("runs_axis", "auto")),
     )
     try:
         spec.validate()
@@ -256,6 +257,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                                      gpus_per_task=args.gpus_per_task)
     elif args.address or args.gpus_per_task:
         raise UserError("--address and --gpus-per-task need --executor ray")
+    import time
+
+    t0 = time.perf_counter()
     summary = run_sweep(spec, args.out, progress=not args.no_progress, executor=executor)
     if not args.no_report:
         from bench.report import write_report
@@ -267,6 +271,7 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"table: {summary['table']}")
     for name, err in summary["failures"].items():
         print(f"failed: {name}: {err}", file=sys.stderr)
+    print(f"wall time: {time.perf_counter() - t0:.0f} s (sweep and report)")
     return 1 if summary["failures"] else 0
 
 

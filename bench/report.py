@@ -232,11 +232,11 @@ def findings(table: pd.DataFrame, runs: pd.DataFrame) -> list[tuple[str, str, li
         if "max_usable_lr" in t:
             none = t[t["max_usable_lr"].isna()]
             items.append(
-                "No usable learning rate (already at the smallest LR, some seed is not finite "
-                "or does not beat persistence on test): " + _names(none) + "."
+                "No usable learning rate (at no LR of the grid is every seed finite and below "
+                "persistence on test): " + _names(none) + "."
                 if len(none) else
-                "Every strategy had a usable learning rate (every seed beats persistence on "
-                "test at it and at every smaller LR).")
+                "Every strategy had a usable learning rate (one at which every seed is finite "
+                "and below persistence on test).")
             cens = _flagged(t, "max_usable_censored")
             if len(cens):
                 items.append("Usable at every LR run, so the largest usable LR is censored "

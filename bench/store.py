@@ -109,14 +109,10 @@ class Store:
 
     def write_table(self) -> Path:
         """Write ``runs.parquet`` atomically; return its path."""
+        import io
+
         path = self.root / "runs.parquet"
-        df = self.table()
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".runs.", suffix=".parquet.tmp")
-        os.close(fd)
-        try:
-            df.to_parquet(tmp, index=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buf = io.BytesIO()
+        self.table().to_parquet(buf, index=False)
+        write_atomic(path, buf.getvalue())
         return path

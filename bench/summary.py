@@ -294,6 +294,25 @@ LR_COLUMNS = [*GROUP, "lr", "seeds", "all_usable", "all_finite", "ratio_median",
               "ratio_q75", "spread", "gap_closed_median", "val_ratio_median"]
 
 
+def usable_edge(all_usable: Any) -> tuple[int | None, bool]:
+    """The largest usable LR of a cell from its per-LR flags ``all_usable`` (every seed usable),
+    ordered by increasing LR: ``(index, censored)``.
+
+    The usable LRs must form one block without holes: starting at the smallest LR where every
+    seed is usable, walk upward while every seed stays usable; the last LR of that walk is the
+    largest usable LR. LRs below the block (too small to train within the budget) are not
+    holes. ``index`` is None when no LR is usable; ``censored`` is True when the walk reaches the
+    largest LR run (the edge was not found).
+    """
+    ok = np.asarray(all_usable, dtype=bool)
+    if not ok.any():
+        return None, False
+    start = int(np.argmax(ok))
+    rest = ok[start:]
+    n = len(rest) if rest.all() else int(np.argmin(rest))
+    return start + n - 1, start + n == len(ok)
+
+
 def lr_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (arm, dataset, strategy, lr) over seeds: ``seeds``, ``all_usable``, ``all_finite``,
     the median and quartiles of ``test_ratio`` (``ratio_*``), ``spread`` (``(max - min) /

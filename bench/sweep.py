@@ -311,24 +311,27 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
     return records
 
 
-def _all_usable(records: Sequence[RunRecord]) -> bool:
-    """Every run is usable (the definition of :func:`bench.summary.run_flags`)."""
-    from bench.summary import run_flags
+def _edge_not_found(records: Sequence[RunRecord]) -> bool:
+    """The largest usable LR of these runs (one cell) is the largest LR run: the definitions
+    of :func:`bench.summary.run_flags` and :func:`bench.summary.usable_edge`."""
+    from bench.summary import run_flags, usable_edge
 
-    table = pd.DataFrame([r.row() for r in records])
-    return bool(len(table)) and bool(run_flags(table)["usable"].all())
+    flags = run_flags(pd.DataFrame([r.row() for r in records]))
+    per_lr = flags.groupby("lr", sort=True)["usable"].all()
+    return usable_edge(per_lr.to_numpy())[1]
 
 
 def grid(spec: SweepSpec, strategy: Strategy, dataset: str, arm: str,
          store: Store) -> list[list[RunConfig]]:
     """The LR grid of one strategy × dataset × arm as segments of configs: the spec's LRs, then
-    (with ``extend``) each next :data:`bench.config.EXTENSION_LRS` above them while every run of
-    the segments so far is stored and usable."""
+    (with ``extend``) each next :data:`bench.config.EXTENSION_LRS` above them while the runs so
+    far are all stored and their largest usable LR is the largest LR run (the edge is not
+    found yet)."""
     segments = [spec.configs(strategy, dataset, arm)]
     top = max(spec.lrs)
     for lr in (v for v in EXTENSION_LRS if v > top) if spec.extend else ():
         records = [store.load(c.key()) for seg in segments for c in seg]
-        if any(r is None for r in records) or not _all_usable(records):  # type: ignore[arg-type]
+        if any(r is None for r in records) or not _edge_not_found(records):  # type: ignore[arg-type]
             break
         segments.append(spec.configs(strategy, dataset, arm, lrs=(lr,)))
     return segments

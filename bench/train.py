@@ -163,7 +163,7 @@ def runs_mapping(n_runs: int, axis: str) -> str:
 def over_runs(fn: Any, tree: Any, axis: str) -> Any:
     """Apply ``fn`` to every run (leading axis of ``tree``): ``vmap``, or ``lax.map`` sharded
     across :func:`run_devices` (see the module docstring)."""
-    if axis == "vmap":
+    if axis == "vmap":  # one device: sharding a vmapped program over CPU devices is slower
         return jax.vmap(fn)(tree)
     if axis != "map":
         raise ValueError(f"runs axis {axis!r}: expected map or vmap")

@@ -26,7 +26,9 @@ def chrono():
 
 
 def config(overrides=None, **kw):
-    """A quick config with chrono's settings merged as the registry merges them (strings)."""
+    """A quick config with a 64-step window (the hand-computed answers below assume it), with
+    chrono's settings merged as the registry merges them (strings)."""
+    kw.setdefault("window", 64)
     return resolve("quick", settings=chrono().settings(overrides), **kw)
 
 
@@ -104,7 +106,7 @@ def test_default_is_auto_and_overrides_arrive_as_strings():
 
 def test_auto_on_ar1_is_bounded_by_the_window():
     # ar1's last channel has phi = 0.99: 0.99^99 = 0.3697 > 1/e > 0.99^100 = 0.3660 -> k = 100,
-    # longer than the quick window 64 -> 64
+    # longer than the window 64 -> 64
     assert 0.99**99 > E_INV > 0.99**100
     cfg = config()
     assert cfg.dataset == "ar1" and cfg.window == 64 and cfg.setting("t_max") == "auto"

@@ -142,17 +142,19 @@ def _record(key, lr, test_mse, seed=0):
                      persistence_mse=0.5)
 
 
-@pytest.mark.parametrize("mse_by_lr,expected_lrs", [
-    ({1e-3: 0.2, 1e-2: 0.3}, [1e-3, 1e-2, 3.0]),  # usable everywhere: extend once ...
-    ({1e-3: 0.2, 1e-2: 0.3, 3.0: 0.4}, [1e-3, 1e-2, 3.0, 10.0]),  # ... and again
-    ({1e-3: 0.2, 1e-2: 0.3, 3.0: 0.4, 10.0: 0.4}, [1e-3, 1e-2, 3.0, 10.0]),  # nothing above 10
-    ({1e-3: 0.2, 1e-2: 0.6}, [1e-3, 1e-2]),  # above persistence (0.5) at the top: stop
-    ({1e-3: 0.6, 1e-2: 0.3}, [1e-3, 1e-2]),  # a hole below: the edge is already found
-    ({1e-3: 0.2}, [1e-3, 1e-2]),  # not all stored yet: wait
+@pytest.mark.parametrize("lrs,mse_by_lr,expected_lrs", [
+    ((1e-3, 1e-2), {1e-3: 0.2, 1e-2: 0.3}, [1e-3, 1e-2, 3.0]),  # usable everywhere: extend
+    ((1e-3, 1e-2), {1e-3: 0.2, 1e-2: 0.3, 3.0: 0.4}, [1e-3, 1e-2, 3.0, 10.0]),  # ... again
+    ((1e-3, 1e-2), {1e-3: 0.2, 1e-2: 0.3, 3.0: 0.4, 10.0: 0.4},
+     [1e-3, 1e-2, 3.0, 10.0]),  # nothing above 10
+    ((1e-3, 1e-2), {1e-3: 0.2, 1e-2: 0.6}, [1e-3, 1e-2]),  # above persistence (0.5) at the top
+    ((1e-3, 1e-2), {1e-3: 0.6, 1e-2: 0.3}, [1e-3, 1e-2, 3.0]),  # 1e-3 under-trains: no hole
+    ((1e-3, 3e-3, 1e-2), {1e-3: 0.2, 3e-3: 0.6, 1e-2: 0.3}, [1e-3, 3e-3, 1e-2]),  # a hole
+    ((1e-3, 1e-2), {1e-3: 0.2}, [1e-3, 1e-2]),  # not all stored yet: wait
 ])
-def test_grid_extends_upward_only_while_every_run_so_far_is_usable(tmp_path, mse_by_lr,
-                                                                   expected_lrs):
-    spec = SweepSpec(strategies="glorot", lrs=(1e-3, 1e-2), seeds=1)
+def test_grid_extends_upward_only_while_the_edge_is_not_found(tmp_path, lrs, mse_by_lr,
+                                                              expected_lrs):
+    spec = SweepSpec(strategies="glorot", lrs=lrs, seeds=1)
     glorot = registry.get_strategy("glorot")
     store = Store(tmp_path)
     for lr, mse in mse_by_lr.items():
@@ -161,8 +163,18 @@ def test_grid_extends_upward_only_while_every_run_so_far_is_usable(tmp_path, mse
     segments = grid(spec, glorot, "ar1", "default", store)
     assert [c.lr for seg in segments for c in seg] == expected_lrs
     assert EXTENSION_LRS == (3.0, 10.0)
-    no_extension = SweepSpec(strategies="glorot", lrs=(1e-3, 1e-2), seeds=1, extend=False)
+    no_extension = SweepSpec(strategies="glorot", lrs=lrs, seeds=1, extend=False)
     assert len(grid(no_extension, glorot, "ar1", "default", store)) == 1
+
+
+def test_usable_edge_against_hand_made_flags():
+    from bench.summary import usable_edge
+
+    assert usable_edge([True, True, False, True]) == (1, False)  # a hole at the third LR
+    assert usable_edge([False, True, True]) == (2, True)  # the first LR under-trains: censored
+    assert usable_edge([False, True, False]) == (1, False)
+    assert usable_edge([False, False]) == (None, False)
+    assert usable_edge([True]) == (0, True)
 
 
 # ---------------------------------------------------------------------- controls, readout

@@ -267,7 +267,8 @@ def test_resolve_rejects_invalid_values(override, needle):
 
 
 def test_resolve_profiles_and_key():
-    assert resolve("quick").sizes == (7, 64, 32, 7)
+    assert resolve("quick").sizes == (7, 32, 16, 7)
+    assert resolve("standard").sizes == (7, 64, 32, 7)
     assert resolve("large").sizes == (7, 1024, 128, 7)
     assert resolve("seed") == resolve("large")  # the old name of the profile is an alias
     assert resolve("quick", hidden=[8]).sizes == (7, 8, 7)

@@ -11,9 +11,10 @@ from bench.figures._draw import lr_ticks, max_strategies, new_figure, note
 
 CAPTION = (
     "Largest learning rate L such that every seed is usable (finite and below the persistence "
-    "MSE on test) at L and at every smaller LR run, per arm and dataset; log scale, the LRs run "
-    "as grey lines; '≥' and an open end = usable at the largest LR run (censored: the edge was "
-    "not found); 'none usable' = the smallest LR already fails."
+    "MSE on test) at L and at every LR run between the smallest such LR and L (no holes), per "
+    "arm and dataset; log scale, the LRs run as grey lines; '≥' and an open end = usable at "
+    "the largest LR run (censored: the edge was not found); 'none usable' = no LR at which "
+    "every seed is usable."
 )
 
 

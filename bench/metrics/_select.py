@@ -13,15 +13,14 @@ from bench.metrics import Cell
 
 
 def max_usable(cell: Cell) -> tuple[pd.Series | None, bool]:
-    """``(row, censored)``: the cell's :func:`bench.summary.lr_table` row at the largest LR L
-    such that every seed is usable at L and at every smaller LR run (None if the smallest LR
-    already fails), and whether L is the largest LR run (the edge was not found)."""
+    """``(row, censored)``: the cell's :func:`bench.summary.lr_table` row at its largest usable
+    LR (:func:`bench.summary.usable_edge`; None if no LR is usable), and whether that is the
+    largest LR run (the edge was not found)."""
+    from bench.summary import usable_edge
+
     lrs = cell.lrs.sort_values("lr", kind="mergesort")
-    ok = lrs["all_usable"].astype(bool).to_numpy()
-    n = len(ok) if ok.all() else int(np.argmin(ok))  # usable LRs before the first failure
-    if n == 0:
-        return None, False
-    return lrs.iloc[n - 1], n == len(ok)
+    index, censored = usable_edge(lrs["all_usable"].astype(bool).to_numpy())
+    return (None, False) if index is None else (lrs.iloc[index], censored)
 
 
 def at_max_usable_lr(cell: Cell) -> pd.Series | None:

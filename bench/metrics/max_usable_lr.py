@@ -22,7 +22,8 @@ METRIC = Metric(
     name="max_usable_lr", compute=compute, label="largest usable LR", direction="higher",
     format="lr", position=10, display=display,
     description="the largest LR L of the LRs run for the cell such that every seed is `usable` "
-                "at L and at every smaller LR run (no holes); NaN (\"none\") if the smallest LR "
-                "already fails. When L is the largest LR run (`max_usable_censored`), the edge "
-                "was not found and the report shows \"≥ L\".",
+                "at L and at every LR between the smallest LR where every seed is usable and L "
+                "(no holes; LRs below that block, too small to train within the budget, are "
+                "not holes); NaN (\"none\") if no LR is usable. When L is the largest LR run "
+                "(`max_usable_censored`), the edge was not found and the report shows \"≥ L\".",
 )
