@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from bench import fmt
-from bench.metrics import Cell
+from bench.metrics import Cell, Metric
 
 
 def max_usable(cell: Cell) -> tuple[pd.Series | None, bool]:
@@ -81,3 +81,37 @@ def budget_text(row: Any) -> str:
 def is_true(v: Any) -> bool:
     """A flag cell that is present and true."""
     return not fmt.is_missing(v) and bool(v)
+
+
+def steps_to_target(percent: int, position: float) -> tuple[Metric, Metric]:
+    """The pair of metrics of one time-to-target column: ``steps_to_<p>_median`` (median over
+    seeds at ``best_lr`` of ``steps_to_<p>``, censored seeds counting as +inf) and
+    ``steps_to_<p>_censored`` (that median is infinite), at ``position`` and ``position + 1``."""
+    col, median, flag = f"steps_to_{percent}", f"steps_to_{percent}_median", \
+        f"steps_to_{percent}_censored"
+
+    def compute_median(cell: Cell) -> float:
+        return censored_median(runs_at(cell, at_best_lr(cell))[col])[0]
+
+    def compute_flag(cell: Cell) -> bool | float:
+        row = at_best_lr(cell)
+        return censored_median(runs_at(cell, row)[col])[1] if row is not None else np.nan
+
+    def display(row: Any) -> str | None:
+        """``> budget`` when the median seed did not reach the target within the budget."""
+        return f"> {budget_text(row)}" if is_true(row.get(flag)) else None
+
+    return (
+        Metric(name=median, compute=compute_median, label=f"steps to {percent} % of gap (val)",
+               direction="lower", format="num", digits=6, position=position, display=display,
+               description=f"median over seeds at `best_lr` of `{col}`, a seed that never "
+                           "reached the target counting as +inf. When that median is infinite "
+                           f"it is censored: NaN here, `{flag}` true, shown as \"> N\" with N "
+                           "the `steps` of a run. NaN (not censored) if there is no `best_lr`."),
+        Metric(name=flag, compute=compute_flag, label=f"steps to {percent} % censored",
+               direction="none", format="flag", position=position + 1, in_table=False,
+               description=f"true when `{median}` is censored (at least half the seeds at "
+                           "`best_lr` never reached the target within the budget); missing if "
+                           "there is no `best_lr`. Not a column of the report's table: shown as "
+                           f"\"> N\" in `{median}`."),
+    )
