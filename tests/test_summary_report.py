@@ -644,3 +644,17 @@ def test_write_report_without_runs(tmp_path: Path) -> None:
     md_path, html_path = write_report(root)
     assert "No run records found." in md_path.read_text()
     assert "import failed" in html_path.read_text()
+
+
+def test_the_committed_sample_summary_is_what_its_records_give() -> None:
+    """results/sample/summary.csv (written by the report when the sample was made) equals the
+    summary computed now from the sample's runs.parquet: a change of any definition that moves
+    a committed number fails here until the sample is regenerated."""
+    import io
+
+    root = Path(__file__).resolve().parent.parent / "results" / "sample"
+    now = io.StringIO()
+    sm.summary_table(pd.read_parquet(root / "runs.parquet")).to_csv(now, index=False)
+    now.seek(0)
+    pd.testing.assert_frame_equal(pd.read_csv(now), pd.read_csv(root / "summary.csv"),
+                                  check_exact=False, rtol=1e-12)
