@@ -115,33 +115,21 @@ def _required(f: dataclasses.Field) -> bool:
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:
     """``value`` as the field's type; null → NaN in float positions."""
+    kind = typing.get_origin(hint) or hint  # float, int, bool, str, dict or list
     try:
-        if hint is float:
+        if kind is float:
             return math.nan if value is None else float(value)
-        if hint is int:
+        if kind is int:
             if isinstance(value, bool) or int(value) != value:
                 raise ValueError
             return int(value)
-        if hint is bool:
-            if not isinstance(value, bool):
-                raise ValueError
-            return value
-        if hint is str:
-            if not isinstance(value, str):
-                raise ValueError
-            return value
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-        if origin is dict:
-            if not isinstance(value, dict):
-                raise ValueError
-            return value
-        if origin is list:
-            if not isinstance(value, list):
-                raise ValueError
-            return [_coerce(name, args[0], v) for v in value]
+        if not isinstance(value, kind):
+            raise ValueError
+        if kind is list:
+            return [_coerce(name, typing.get_args(hint)[0], v) for v in value]
+        return value
     except (TypeError, ValueError):
         raise ValueError(f"field {name!r}: {value!r} is not a {hint}") from None
-    return value
 
 
 def strict(obj: Any) -> Any:

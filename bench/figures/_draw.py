@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
@@ -55,3 +56,30 @@ def max_strategies(ctx: ResultsContext) -> int:
 def legend_right(ax: Any, **kwargs: Any) -> None:
     """The legend outside the axes, to the right."""
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, **kwargs)
+
+
+def median_curves(ax: Any, ctx: ResultsContext, rows: pd.DataFrame, runs: pd.DataFrame,
+                  pick: Any, frame: Any, y: str) -> pd.DataFrame | None:
+    """Draw, for every strategy row of ``rows``, its ``runs`` at the LR ``pick(row)`` gives
+    (``(lr, label)``, or None to skip the row) as long ``(seed, step, y)`` rows made by
+    ``frame(runs at that LR)``: median over seeds with the min–max band, the strategy's colour.
+    Returns the rows drawn (None when there is nothing to draw)."""
+    frames, colors = [], {}
+    for _, row in rows.iterrows():
+        chosen = pick(row)
+        if chosen is None:
+            continue
+        lr, label = chosen
+        g = runs[(runs["strategy"] == row["strategy"]) & np.isclose(runs["lr"], lr)]
+        f = frame(g).dropna(subset=[y])
+        if f.empty:
+            continue
+        frames.append(f.assign(label=label))
+        colors[label] = ctx.colors[row["strategy"]]
+    if not frames:
+        return None
+    long = pd.concat(frames, ignore_index=True)
+    sns.lineplot(data=long, x="step", y=y, hue="label", palette=colors, hue_order=list(colors),
+                 estimator="median", errorbar=("pi", 100), ax=ax)
+    ax.set_yscale("log")
+    return long

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from bench.figures import FigureSpec, ResultsContext
-from bench.figures._draw import legend_right, log_ticks, new_figure, note
+from bench.figures._draw import legend_right, log_ticks, median_curves, new_figure, note
 
 LOSS_CAP = 100.0  # training-curve axes end at LOSS_CAP × variance
 
@@ -56,22 +55,13 @@ def draw(ctx: ResultsContext) -> Figure:
         t = ctx.strategy_rows(ds, arm)
         d = ctx.panel_runs(ds, arm)
         lrs = sorted(d["lr"].unique())
-        frames, colors = [], {}
-        for _, row in t.iterrows():
+
+        def pick(row: pd.Series, lrs: list = lrs) -> tuple[float, str]:
             lr, why = curve_choice(row, lrs)
-            g = d[(d["strategy"] == row["strategy"]) & np.isclose(d["lr"], lr)]
-            f = curve_frame(g).dropna(subset=["loss"])
-            if f.empty:
-                continue
-            label = f"{row['strategy']} (lr {lr:g}, {why})"
-            frames.append(f.assign(label=label))
-            colors[label] = ctx.colors[row["strategy"]]
-        if frames:
-            long = pd.concat(frames, ignore_index=True)
-            sns.lineplot(data=long, x="step", y="loss", hue="label", palette=colors,
-                         hue_order=list(colors), estimator="median", errorbar=("pi", 100),
-                         ax=ax)
-            ax.set_yscale("log")
+            return lr, f"{row['strategy']} (lr {lr:g}, {why})"
+
+        long = median_curves(ax, ctx, t, d, pick, curve_frame, "loss")
+        if long is not None:
             bayes = float(d["bayes_mse"].median())
             if np.isfinite(bayes) and bayes > 0:
                 ax.axhline(bayes, color="black", lw=1.0, ls="--", label="Bayes MSE")

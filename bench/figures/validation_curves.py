@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from bench.figures import FigureSpec, ResultsContext
-from bench.figures._draw import legend_right, log_ticks, new_figure, note
+from bench.figures._draw import legend_right, log_ticks, median_curves, new_figure, note
 
 RATIO_CAP = 100.0  # the axis ends at RATIO_CAP × the mean predictor's ratio
 
@@ -39,34 +38,27 @@ def val_frame(g: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+def best_lr(row: pd.Series) -> tuple[float, str] | None:
+    """The strategy row's best LR and its curve label; None without one."""
+    lr = row.get("best_lr")
+    if lr is None or pd.isna(lr):
+        return None
+    return float(lr), f"{row['strategy']} (lr {float(lr):g})"
+
+
 def draw(ctx: ResultsContext) -> Figure:
     fig, axes = new_figure(len(ctx.panels), 1, 9.5, 4.2)
     for ax, (arm, ds) in zip(axes[:, 0], ctx.panels, strict=True):
         t = ctx.strategy_rows(ds, arm)
         d = ctx.panel_runs(ds, arm)
         ref = ctx.references(ds, arm)
-        frames, colors = [], {}
-        for _, row in t.iterrows():
-            lr = row.get("best_lr")
-            if lr is None or pd.isna(lr):
-                continue
-            g = d[(d["strategy"] == row["strategy"]) & np.isclose(d["lr"], float(lr))]
-            f = val_frame(g).dropna(subset=["ratio"])
-            if f.empty:
-                continue
-            label = f"{row['strategy']} (lr {float(lr):g})"
-            frames.append(f.assign(label=label))
-            colors[label] = ctx.colors[row["strategy"]]
         ax.set_title(f"{ctx.title(arm, ds)}: validation MSE / Bayes MSE at the best LR")
         ax.set_xlabel("training step")
         ax.set_ylabel("validation MSE / Bayes MSE")
-        if not frames:
+        long = median_curves(ax, ctx, t, d, best_lr, val_frame, "ratio")
+        if long is None:
             note(ax, "no strategy has a best LR (none with every seed finite)")
             continue
-        long = pd.concat(frames, ignore_index=True)
-        sns.lineplot(data=long, x="step", y="ratio", hue="label", palette=colors,
-                     hue_order=list(colors), estimator="median", errorbar=("pi", 100), ax=ax)
-        ax.set_yscale("log")
         pers = ref.get("persistence", np.nan)
         ax.axhline(1.0, color="black", lw=1.2, label="Bayes floor (1.0)")
         if np.isfinite(pers):
