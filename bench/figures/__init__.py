@@ -81,20 +81,18 @@ class ResultsContext:
         """The (arm, dataset)'s runs (every arm's when ``arm`` is None)."""
         return self.runs[self._select(self.runs, dataset, arm)]
 
-    def dataset_runs(self, dataset: str) -> pd.DataFrame:
-        """The dataset's runs, every arm."""
-        return self.panel_runs(dataset)
-
     def references(self, dataset: str, arm: str | None = None) -> dict[str, float]:
         """The reference predictors of the (arm, dataset) on the ratio scale (MSE / bayes):
         "Bayes floor", "persistence" and "mean predictor" (empty without runs)."""
-        d = self.panel_runs(dataset, arm)
-        if not len(d):
+        from bench.summary import floors
+
+        f = floors(self.panel_runs(dataset, arm))
+        if f.empty:
             return {}
-        bayes = float(d["bayes_mse"].astype(float).median())
-        return {"Bayes floor": 1.0,
-                "persistence": float(d["persistence_mse"].astype(float).median()) / bayes,
-                "mean predictor": float(d["variance"].astype(float).median()) / bayes}
+        bayes, persistence, variance = (float(f[c].median())
+                                        for c in ("bayes", "persistence", "variance"))
+        return {"Bayes floor": 1.0, "persistence": persistence / bayes,
+                "mean predictor": variance / bayes}
 
 
 @dataclass(frozen=True)
