@@ -119,15 +119,11 @@ def _floats(flag: str, text: str) -> tuple[float, ...]:
 
 
 def _value(text: str, name: str, default: object, raw: str) -> object:
-    """``raw`` as the type of ``default``."""
+    """``raw`` as the type of ``default`` (:func:`bench.config.parse_value`)."""
+    from bench.config import parse_value
+
     try:
-        if isinstance(default, tuple):
-            return tuple(int(v) for v in raw.split(","))
-        if isinstance(default, bool):
-            if raw.lower() not in ("true", "false", "1", "0"):
-                raise ValueError
-            return raw.lower() in ("true", "1")
-        return type(default)(raw)
+        return parse_value(default, raw)
     except ValueError:
         raise UserError(f"--set {text!r}: {raw!r} is not a valid {name}") from None
 

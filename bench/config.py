@@ -142,6 +142,21 @@ FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 PER_RUN = ("profile", "strategy", "strategy_code", "settings", "dataset", "lr", "seed", "arm")
 
 
+def parse_value(default: Any, value: Any) -> Any:
+    """``value`` (text from the command line, or already typed) as the type of ``default``:
+    a tuple of ints from ``"64,32"``, a bool from true/false/1/0, else ``type(default)``;
+    ``ValueError`` when it does not parse."""
+    if not isinstance(value, str) or isinstance(default, str):
+        return value if isinstance(value, type(default)) else type(default)(value)
+    if isinstance(default, tuple):
+        return tuple(int(v) for v in value.split(","))
+    if isinstance(default, bool):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(value)
+        return value.lower() in ("true", "1")
+    return type(default)(value)
+
+
 def canonical_profile(name: str) -> str:
     """The profile's current name (an old alias maps to it); unknown names raise."""
     name = PROFILE_ALIASES.get(name, name)

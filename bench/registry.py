@@ -33,7 +33,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from bench.config import RunConfig
+from bench.config import RunConfig, parse_value
 from bench.errors import ConfigError, PluginError, did_you_mean
 from bench.lstm import check_params, get_nonlinearity
 from bench.plugins import Kind
@@ -99,7 +99,7 @@ class Strategy:
                                   f"{did_you_mean(name, merged)} (its settings: {known})")
             default = merged[name]
             try:
-                merged[name] = value if isinstance(value, type(default)) else type(default)(value)
+                merged[name] = parse_value(default, value)
             except (TypeError, ValueError):
                 raise ConfigError(f"{self.name}.{name}", f"strategy {self.name!r}: {value!r} "
                                   f"is not a valid {name}") from None

@@ -699,3 +699,20 @@ def test_dropout_mask_ignores_the_global_threefry_setting_and_keeps_one_minus_p(
     kept = masks[0] != 0
     assert abs(kept.mean() - 0.67) < 0.01  # 65 536 draws: 5 σ ≈ 0.009
     np.testing.assert_allclose(masks[0][kept], 1 / 0.67, rtol=1e-6)
+
+
+def test_strategy_settings_parse_like_run_options():
+    """Strategy settings and ``--set`` run options go through one parser: "false" is False for
+    a bool setting (``bool("false")`` would be True), numbers take their default's type."""
+    import types
+
+    module = types.ModuleType("with_settings")
+    module.SETTINGS = {"flag": True, "n": 3, "scale": 1.0}
+    module.init_params = lambda key, sizes, config, data: []
+    s = registry.Strategy("with-settings", module)
+    assert s.settings({"flag": "false", "n": "5", "scale": "2"}) == {"flag": False, "n": 5,
+                                                                     "scale": 2.0}
+    assert s.settings({"flag": "1"})["flag"] is True
+    for bad in ({"flag": "maybe"}, {"n": "5.5"}):
+        with pytest.raises(ConfigError, match="is not a valid"):
+            s.settings(bad)
