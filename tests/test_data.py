@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from plugin_site import install
 from scipy.signal import lfilter
 
 from bench import data
@@ -281,15 +282,8 @@ def _run_with_plugins(
     """Run ``script`` in a fresh interpreter that sees ``modules`` (stem -> source) and a fake
     installed distribution registering ``entry_points`` (name -> module) under
     ``lstm_init_bench.datasets``; the script prints one JSON object, which is returned."""
-    site = tmp_path / "site"
-    site.mkdir()
-    for stem, code in modules.items():
-        (site / f"{stem}.py").write_text(code)
-    dist = site / "xyz-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: xyz\nVersion: 0.1\n")
     lines = "".join(f"{name} = {module}\n" for name, module in entry_points.items())
-    (dist / "entry_points.txt").write_text(f"[lstm_init_bench.datasets]\n{lines}")
+    site = install(tmp_path, modules, f"[lstm_init_bench.datasets]\n{lines}")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(root)])}
     res = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 import types
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from plugin_site import install
 
 from bench import summary as sm
 from bench.errors import PluginError
@@ -73,19 +73,6 @@ def draw(ctx):
 
 FIGURE = FigureSpec(name="bad_fig", caption="never shown", draw=draw, position=1)
 '''
-
-
-def install(tmp: Path, modules: dict[str, str], entry_points: str) -> Path:
-    """Write ``modules`` and a fake distribution ``xyz`` declaring ``entry_points`` into
-    ``tmp/site``; return that folder (to put on PYTHONPATH)."""
-    site = tmp / "site"
-    dist = site / "xyz-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: xyz\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(textwrap.dedent(entry_points))
-    for name, code in modules.items():
-        (site / f"{name}.py").write_text(code)
-    return site
 
 
 def runs_table() -> pd.DataFrame:
