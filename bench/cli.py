@@ -257,16 +257,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     summary = run_sweep(spec, args.out, progress=not args.no_progress, executor=executor)
+    phases = dict(summary["phase_s"])
     if not args.no_report:
         from bench.report import write_report
 
+        t_report = time.perf_counter()
         paths = write_report(args.out)
+        phases["report"] = time.perf_counter() - t_report
         print(f"report: {paths[0]} and {paths[1]}")
     print(f"{summary['ran']} runs trained, {summary['skipped']} already done, "
           f"{len(summary['failures'])} strategies failed, {summary['wall_s']:.0f} s; "
           f"table: {summary['table']}")
     for name, err in summary["failures"].items():
         print(f"failed: {name}: {err}", file=sys.stderr)
+    from bench.timing import breakdown
+
+    print(f"time by phase: {breakdown(phases)}")
     print(f"wall time: {time.perf_counter() - t0:.0f} s (sweep and report)")
     return 1 if summary["failures"] else 0
 

@@ -66,7 +66,9 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 # backward pass, …), so a results directory never mixes records of two engines under one key.
 # 2: dropout masks from non-partitionable Threefry; hand-written LSTM backward pass.
 # 3: the step's input enters its one matmul ([x_t, h_{t-1}]·[W_in; W_hid]; rounding differs).
-ENGINE_VERSION = 3
+# 4: training keeps parameters packed (W = [W_in; W_hid], b); the global gradient norm sums
+#    over fewer arrays, so clipping rounds differently.
+ENGINE_VERSION = 4
 READOUTS = ("none", "linear")
 SCHEDULES = ("constant", "warmup_cosine")
 

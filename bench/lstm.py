@@ -23,7 +23,8 @@ published peephole LSTM (Graves 2013, arXiv:1308.0850, eq. 7-11) and is the defa
 
 Parameter names are Lasagne's: ``W_in_to_<gate>`` (n_in, H), ``W_hid_to_<gate>`` (H, H),
 ``b_<gate>`` (H,), and ``W_cell_to_<gate>`` (H,) for the three sigmoid gates. The step does one
-fused (n_in + H, 4H) matmul; the gate matrices are concatenated once per call, outside the scan.
+fused (n_in + H, 4H) matmul on the packed layout of :func:`pack` (training keeps parameters
+packed; :func:`lstm_layer` packs Lasagne-named ones once per call, outside the scan).
 
 References: Hochreiter & Schmidhuber (1997); Gers, Schraudolph & Schmidhuber (2002) for
 peepholes; Lasagne 0.1 ``lasagne/layers/recurrent.py``.
@@ -130,15 +131,42 @@ def check_params(
     return n_in, n_hid, peepholes
 
 
-def _fused(params: Mapping[str, Array], peepholes: bool) -> tuple[Array, Array, dict]:
-    """``(W, b, peep)``: ``W = [W_in; W_hid]`` (n_in + H, 4H) with the gates concatenated in
-    ``GATES`` order, so one matmul ``[x_t, h_{t-1}] · W`` forms every gate's input; ``peep`` maps
-    each peephole gate to its ``W_cell_to_<gate>`` vector (empty without peepholes)."""
-    w_in = jnp.concatenate([params[f"W_in_to_{g}"] for g in GATES], axis=1)
-    w_hid = jnp.concatenate([params[f"W_hid_to_{g}"] for g in GATES], axis=1)
-    b = jnp.concatenate([params[f"b_{g}"] for g in GATES])
-    peep = {g: params[f"W_cell_to_{g}"] for g in PEEPHOLE_GATES} if peepholes else {}
-    return jnp.concatenate([w_in, w_hid], axis=0), b, peep
+def pack(params: Mapping[str, Array], peepholes: bool | None = None) -> dict[str, Array]:
+    """One layer's parameters in the engine's layout: ``W = [W_in; W_hid]`` (n_in + H, 4H) and
+    ``b`` (4H,) with the gates concatenated in ``GATES`` order, so one matmul
+    ``[x_t, h_{t-1}] · W`` forms every gate's input, plus the peephole vectors
+    ``W_cell_to_<gate>`` under their own names (absent without peepholes). Training keeps this
+    layout, so the optimizer updates 2 + 3 arrays per layer instead of 15; Adam is elementwise,
+    so the updates are the same numbers."""
+    if is_packed(params):
+        return dict(params)
+    if peepholes is None:
+        peepholes = has_peepholes(params)
+    w_in = jnp.concatenate([params[f"W_in_to_{g}"] for g in GATES], axis=-1)
+    w_hid = jnp.concatenate([params[f"W_hid_to_{g}"] for g in GATES], axis=-1)
+    packed = {"W": jnp.concatenate([w_in, w_hid], axis=-2),
+              "b": jnp.concatenate([params[f"b_{g}"] for g in GATES], axis=-1)}
+    if peepholes:
+        packed.update({f"W_cell_to_{g}": params[f"W_cell_to_{g}"] for g in PEEPHOLE_GATES})
+    return packed
+
+
+def is_packed(params: Mapping[str, Any]) -> bool:
+    """True for a layer in :func:`pack`'s layout."""
+    return "W" in params and "b" in params
+
+
+def unpack(packed: Mapping[str, Array]) -> dict[str, Array]:
+    """Lasagne's names from :func:`pack`'s layout (any leading axes are kept; n_in is the
+    number of rows of ``W`` less H = its columns / 4)."""
+    n_in = packed["W"].shape[-2] - packed["W"].shape[-1] // 4
+    w_in, w_hid = packed["W"][..., :n_in, :], packed["W"][..., n_in:, :]
+    out: dict[str, Array] = {}
+    for name, full in (("W_in_to", w_in), ("W_hid_to", w_hid), ("b", packed["b"])):
+        for g, part in zip(GATES, jnp.split(full, 4, axis=-1), strict=True):
+            out[f"{name}_{g}"] = part
+    out.update({k: v for k, v in packed.items() if k.startswith("W_cell_to_")})
+    return out
 
 
 @dataclass(frozen=True)
@@ -344,18 +372,38 @@ def lstm_layer(
         )
     if grad_clipping < 0:
         raise ValueError(f"grad_clipping must be >= 0, got {grad_clipping}")
-    cell = _Cell(get_nonlinearity(nonlinearity), get_nonlinearity(cell_nonlinearity),
-                 peephole_order, float(grad_clipping))
     if x.ndim != 3:
         raise ValueError(f"input must be (batch, time, features), got shape {tuple(x.shape)}")
     if peepholes is False:  # an explicit "no peepholes" ignores any W_cell_to_* given
         params = {k: v for k, v in params.items() if not k.startswith("W_cell_to_")}
-    _, _, peepholes = check_params(params, n_in=x.shape[2], peepholes=peepholes)  # trace time
-    w, b, peep = _fused(params, peepholes)
+    if not is_packed(params):
+        _, _, peepholes = check_params(params, n_in=x.shape[2], peepholes=peepholes)
+    return packed_layer(pack(params, peepholes), x, mask, nonlinearity=nonlinearity,
+                        cell_nonlinearity=cell_nonlinearity, peephole_order=peephole_order,
+                        grad_clipping=grad_clipping, return_cell=return_cell, unroll=unroll)
+
+
+def packed_layer(
+    packed: Mapping[str, Array],
+    x: Array,
+    mask: Array | None = None,
+    *,
+    nonlinearity: str = "tanh",
+    cell_nonlinearity: str = "tanh",
+    peephole_order: str = "graves",
+    grad_clipping: float = 0.0,
+    return_cell: bool = False,
+    unroll: int = 1,
+) -> Array | tuple[Array, Array]:
+    """:func:`lstm_layer` on parameters in :func:`pack`'s layout (shapes are not checked)."""
+    cell = _Cell(get_nonlinearity(nonlinearity), get_nonlinearity(cell_nonlinearity),
+                 peephole_order, float(grad_clipping))
+    peep = {g: packed[f"W_cell_to_{g}"] for g in PEEPHOLE_GATES if f"W_cell_to_{g}" in packed}
     m_seq = None
     if mask is not None:
         m_seq = jnp.swapaxes(mask, 0, 1)[..., None].astype(x.dtype)
-    hs, cs = _recurrence(cell, unroll, w, b, peep, jnp.swapaxes(x, 0, 1), m_seq)
+    hs, cs = _recurrence(cell, unroll, packed["W"], packed["b"], peep, jnp.swapaxes(x, 0, 1),
+                         m_seq)
     hs = jnp.swapaxes(hs, 0, 1)
     if return_cell:
         return hs, jnp.swapaxes(cs, 0, 1)

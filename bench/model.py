@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
-from bench.lstm import lstm_layer
+from bench.lstm import is_packed, lstm_layer, pack, unpack
 
 Array = jax.Array
 Params = list[dict[str, Array]]
@@ -76,6 +76,17 @@ def stack_forward(
     if return_states:
         return states
     return h if head is None else h @ head["W_readout"] + head["b_readout"]
+
+
+def pack_stack(params: Sequence[Mapping[str, Array]]) -> Params:
+    """Every LSTM layer of ``params`` in the engine's packed layout (:func:`bench.lstm.pack`),
+    the readout head (if any) unchanged: the layout training keeps its parameters in."""
+    return [dict(p) if "W_readout" in p else pack(p) for p in params]
+
+
+def unpack_stack(params: Sequence[Mapping[str, Array]]) -> Params:
+    """Lasagne's names again (:func:`bench.lstm.unpack`) for every packed layer of ``params``."""
+    return [unpack(p) if is_packed(p) else dict(p) for p in params]
 
 
 def readout_head(key: Array, channels: int) -> dict[str, Array]:

@@ -23,8 +23,10 @@ Fields (per layer lists run from the first LSTM layer to the last):
 - test (disjoint from both; every reported number): ``test_mse_init``, ``test_mse``,
   ``test_variance`` (the test sequences' own variance), and the dataset's exact floors (channel
   means) ``variance``, ``bayes_mse``, ``persistence_mse``;
-- cost: ``chunk_wall_s`` (wall time of the compiled chunk the run was trained in) and
-  ``chunk_runs`` (runs in that chunk).
+- cost: ``chunk_wall_s`` (wall time of the compiled chunk the run was trained in),
+  ``chunk_runs`` (runs in that chunk) and ``chunk_phase_s`` (that chunk's seconds per phase,
+  :data:`bench.timing.PHASES`; compile time is its own phase). A sweep's time in a phase is
+  the sum over its records of ``chunk_phase_s[phase] / chunk_runs``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class RunRecord:
     val_steps: list[int] = field(default_factory=list)
     chunk_wall_s: float = math.nan
     chunk_runs: int = 0
+    chunk_phase_s: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A strict-JSON dict (non-finite numbers as None)."""
@@ -92,8 +95,11 @@ class RunRecord:
     def row(self) -> dict[str, Any]:
         """One row of the run table: every field but ``config``, whose entries become
         ``cfg.<name>`` columns (the strategy's settings ``cfg.settings.<name>``), except those
-        already columns (arm, strategy, dataset, lr, seed, profile)."""
-        row = {f.name: getattr(self, f.name) for f in FIELDS if f.name != "config"}
+        already columns (arm, strategy, dataset, lr, seed, profile), and ``chunk_phase_s``,
+        whose entries become ``chunk_phase_s.<phase>`` columns."""
+        row = {f.name: getattr(self, f.name) for f in FIELDS
+               if f.name not in ("config", "chunk_phase_s")}
+        row.update({f"chunk_phase_s.{k}": v for k, v in self.chunk_phase_s.items()})
         for k, v in self.config.items():
             if k in ("strategy", "dataset", "lr", "seed", "profile", "arm"):
                 continue

@@ -26,7 +26,7 @@ import seaborn as sns
 from markdown_it import MarkdownIt
 from matplotlib.figure import Figure
 
-from bench import fmt
+from bench import fmt, timing
 from bench import summary as sm
 from bench.errors import one_line
 from bench.figures import FigureSpec, ResultsContext, figure_registry
@@ -379,6 +379,10 @@ def _env_items(res: Results, runs: pd.DataFrame) -> list[str]:
             items.append(f"{label}: `{env[key] or 'unknown'}`")
     if not env:
         items.append("environment: not recorded (`sweep.json` missing)")
+    phases = timing.sweep_phases(runs)
+    if phases:
+        items.append("where the training time went (summed over the chunks of this report): "
+                     + timing.breakdown(phases))
     if {"chunk_wall_s", "strategy", "dataset"} <= set(runs.columns) and len(runs):
         chunks = runs[["strategy", "dataset", "chunk_wall_s"]].drop_duplicates()
         total = float(chunks["chunk_wall_s"].astype(float).sum())

@@ -34,7 +34,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from bench import data as datasets
-from bench import model, train
+from bench import model, timing, train
 from bench.config import (
     DEFAULT_LRS,
     ENGINE_VERSION,
@@ -238,6 +238,7 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
               progress: Callable[[int], None] | None = None) -> list[RunRecord]:
     """Train the job's runs (same strategy, dataset and recipe) together; return their records."""
     t0 = time.perf_counter()
+    clock = timing.Phases()
     configs = job.configs
     cfg0 = configs[0]
     axis = train.check_runs_axis(job.runs_axis)
@@ -245,18 +246,21 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
     recipe = train.Recipe.of(cfg0)
     data_batch = bundle.pool[: cfg0.batch_size, : cfg0.window]
     per_seed: dict[int, Any] = {}
-    for cfg in configs:
-        if cfg.seed not in per_seed:
-            params = strategy.init_params(jax.random.PRNGKey(cfg.seed), cfg, data_batch)
-            if arch.readout:  # the same head for every strategy: a key of the seed alone
-                head_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), READOUT_KEY)
-                params = [*params, model.readout_head(head_key, cfg.channels)]
-            per_seed[cfg.seed] = params
-    state = train.initial_state(per_seed, configs)
-    seeds = sorted(per_seed)
-    seed_params = jax.tree.map(lambda *xs: jnp.stack(xs), *[per_seed[s] for s in seeds])
-    diag = jax.device_get(train.init_diagnostics(seed_params, jnp.asarray(bundle.init_x),
-                                                 arch=arch, axis=axis))
+    with clock.phase("init_params"):
+        for cfg in configs:
+            if cfg.seed not in per_seed:
+                params = strategy.init_params(jax.random.PRNGKey(cfg.seed), cfg, data_batch)
+                if arch.readout:  # the same head for every strategy: a key of the seed alone
+                    head_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), READOUT_KEY)
+                    params = [*params, model.readout_head(head_key, cfg.channels)]
+                per_seed[cfg.seed] = params
+        state = train.initial_state(per_seed, configs)
+        seeds = sorted(per_seed)
+        seed_params = jax.tree.map(lambda *xs: jnp.stack(xs), *[per_seed[s] for s in seeds])
+        jax.block_until_ready((state, seed_params))
+    with clock.phase("init_diagnostics"):
+        diag = jax.device_get(train.init_diagnostics(seed_params, jnp.asarray(bundle.init_x),
+                                                     arch=arch, axis=axis))
     test_x, val_x = jnp.asarray(bundle.test_x), jnp.asarray(bundle.val_x)
     test_group = train.eval_group_size(len(configs), test_x.shape, cfg0.hidden, axis)
     val_group = train.eval_group_size(len(configs), val_x.shape, cfg0.hidden, axis)
@@ -264,25 +268,32 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
     def mse(params: Any, x: jax.Array, group: int) -> np.ndarray:
         return np.asarray(train.eval_mse(params, x, arch=arch, group=group, axis=axis))
 
-    test_init, val_init = mse(seed_params, test_x, test_group), mse(seed_params, val_x, val_group)
+    with clock.phase("test"):
+        test_init = mse(seed_params, test_x, test_group)
+    with clock.phase("validation"):
+        val_init = mse(seed_params, val_x, val_group)
     pool = jnp.asarray(bundle.pool)
     losses, val_curve, val_steps, done = [], [], [], 0
     while done < cfg0.steps:
         n = min(cfg0.val_every, cfg0.steps - done)
-        state, loss = train.train_steps(state, pool, jnp.int32(done), arch=arch, recipe=recipe,
-                                        n_steps=n, axis=axis)
-        losses.append(np.asarray(loss))
+        with clock.phase("train"):
+            state, loss = train.train_steps(state, pool, jnp.int32(done), arch=arch,
+                                            recipe=recipe, n_steps=n, axis=axis)
+            losses.append(np.asarray(loss))
         done += n
-        val_curve.append(mse(state["params"], val_x, val_group))  # no dropout: arch.forward
+        with clock.phase("validation"):  # no dropout: arch.forward
+            val_curve.append(mse(state["params"], val_x, val_group))
         val_steps.append(done)
         if progress:
             progress(n)
     loss = np.concatenate(losses, axis=1)
     val = np.stack(val_curve, axis=1)  # (runs, points)
-    test = mse(state["params"], test_x, test_group)
+    with clock.phase("test"):
+        test = mse(state["params"], test_x, test_group)
     diverged = np.asarray(state["diverged"])
     div_step = np.asarray(state["diverged_step"])
     wall = time.perf_counter() - t0
+    phases = {k: round(v, 4) for k, v in clock.seconds.items()}
     fl = bundle.floors
     records = []
     for i, cfg in enumerate(configs):
@@ -306,7 +317,7 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
             test_mse_init=float(test_init[si]), test_mse=float(test[i]),
             variance=fl["variance"], test_variance=bundle.test_variance,
             bayes_mse=fl["bayes"], persistence_mse=fl["persistence"],
-            chunk_wall_s=wall, chunk_runs=len(configs),
+            chunk_wall_s=wall, chunk_runs=len(configs), chunk_phase_s=phases,
         ))
     return records
 
@@ -432,7 +443,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
         if not any(j.strategy == s.name for j in jobs):
             log(f"{s.name}: all runs already done")
     run = executor or functools.partial(local_executor, progress=progress)
-    ran = 0
+    ran, phases, store_s = 0, dict.fromkeys(timing.PHASES, 0.0), 0.0
     while jobs:  # a round of jobs; grid extensions are planned once the runs below are stored
         before = ran
         for job, outcome in run(jobs):
@@ -440,10 +451,14 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
                 failures[job.strategy] = _describe_failure(job.strategy, outcome)
                 log(f"error: {failures[job.strategy]}")
                 continue
+            t_store = time.perf_counter()
             for record in outcome:
                 store.write(record)
                 ran += 1
             store.write_table()  # keep runs.parquet current: a cut-off sweep still has its table
+            store_s += time.perf_counter() - t_store
+            for name, seconds in (outcome[0].chunk_phase_s if outcome else {}).items():
+                phases[name] = phases.get(name, 0.0) + seconds
         if ran == before:
             break
         jobs, _ = plan(spec, [s for s in strategies if s.name not in failures], store)
@@ -452,7 +467,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
     write_json(store.root / "failures.json", failures)
     table = store.write_table()
     summary = {"ran": ran, "skipped": skipped, "failures": failures, "corrupt": store.corrupt,
-               "wall_s": time.perf_counter() - t0, "table": str(table)}
+               "wall_s": time.perf_counter() - t0, "table": str(table),
+               "phase_s": {**phases, "store": store_s}}
     sweep_info["last_run"] = summary
     write_json(store.root / "sweep.json", sweep_info)
     return summary

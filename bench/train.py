@@ -41,6 +41,7 @@ import optax
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
+from bench import model
 from bench.config import RunConfig
 from bench.model import stack_forward
 
@@ -231,8 +232,11 @@ def train_steps(state: dict, pool: Array, step0: Array, *, arch: Arch, recipe: R
 
 
 def initial_state(per_seed: dict[int, Any], configs: Sequence[RunConfig]) -> dict:
-    """Stacked per-run training state from each seed's initial parameters ``per_seed``."""
-    params = jax.tree.map(lambda *xs: jnp.stack(xs), *[per_seed[c.seed] for c in configs])
+    """Stacked per-run training state from each seed's initial parameters ``per_seed``; the
+    parameters are kept packed (:func:`bench.model.pack_stack`; :func:`run_params` gives them
+    back under Lasagne's names)."""
+    packed = {s: model.pack_stack(p) for s, p in per_seed.items()}
+    params = jax.tree.map(lambda *xs: jnp.stack(xs), *[packed[c.seed] for c in configs])
     lrs = jnp.asarray([c.lr for c in configs], jnp.float32)
     recipe = Recipe.of(configs[0])
     opt_state = jax.vmap(lambda p, lr: optimizer(recipe, lr).init(p))(params, lrs)
@@ -244,6 +248,11 @@ def initial_state(per_seed: dict[int, Any], configs: Sequence[RunConfig]) -> dic
         "diverged": jnp.zeros(n, bool),
         "diverged_step": jnp.full(n, -1, jnp.int32),
     }
+
+
+def run_params(state: dict) -> list[dict[str, Array]]:
+    """The runs' parameters (leading run axis) under Lasagne's names."""
+    return model.unpack_stack(state["params"])
 
 
 def memory_budget() -> float:

@@ -62,14 +62,14 @@ def test_one_run_matches_plain_optax_loop(glorot, pool):
         updates, opt = tx.update(grads, opt, params)
         params = optax.apply_updates(params, updates)
     for name, value in params[1].items():
-        np.testing.assert_allclose(state["params"][1][name][0], value, rtol=2e-4, atol=1e-6)
+        np.testing.assert_allclose(train.run_params(state)[1][name][0], value, rtol=2e-4, atol=1e-6)
 
 
 def test_each_run_uses_its_own_learning_rate(glorot, pool):
     cfgs = [config.resolve("quick", lr=lr, **TINY) for lr in (1e-12, 1e-2)]
     init_w = glorot.init_params(jax.random.PRNGKey(0), cfgs[0], None)[0]["W_hid_to_cell"]
     state, _ = _train(glorot, cfgs, pool, 4)
-    moved = [float(np.max(np.abs(state["params"][0]["W_hid_to_cell"][i] - init_w)))
+    moved = [float(np.max(np.abs(train.run_params(state)[0]["W_hid_to_cell"][i] - init_w)))
              for i in range(2)]
     assert moved[0] < 1e-9 < 1e-3 < moved[1]
 
@@ -91,16 +91,16 @@ def test_diverging_run_is_frozen_and_isolated(glorot, pool):
     assert with_bad["diverged_step"][1] == 0
     # frozen: parameters of the diverged run are still its (finite) initial ones
     init = glorot.init_params(jax.random.PRNGKey(0), bad, None)
-    np.testing.assert_array_equal(with_bad["params"][0]["W_in_to_cell"][1],
+    np.testing.assert_array_equal(train.run_params(with_bad)[0]["W_in_to_cell"][1],
                                   init[0]["W_in_to_cell"])
     for i, j in ((0, 0), (2, 1)):
         np.testing.assert_array_equal(loss_b[i], loss_r[i])
         np.testing.assert_array_equal(loss_b[i], loss_a[j])
-        for name in with_bad["params"][2]:
-            np.testing.assert_array_equal(with_bad["params"][2][name][i],
-                                          replaced["params"][2][name][i])
-            np.testing.assert_array_equal(with_bad["params"][2][name][i],
-                                          alone["params"][2][name][j])
+        for name in train.run_params(with_bad)[2]:
+            np.testing.assert_array_equal(train.run_params(with_bad)[2][name][i],
+                                          train.run_params(replaced)[2][name][i])
+            np.testing.assert_array_equal(train.run_params(with_bad)[2][name][i],
+                                          train.run_params(alone)[2][name][j])
 
 
 def test_eval_mse_groups_do_not_change_the_result(glorot):
@@ -154,8 +154,8 @@ def test_runs_split_across_cpu_devices_equal_each_run_alone(glorot, pool):
     for i, cfg in enumerate(cfgs):
         alone, loss_a = _train(glorot, [cfg], pool, 4)
         np.testing.assert_array_equal(np.asarray(loss)[i], loss_a[0])
-        for name, value in alone["params"][0].items():
-            np.testing.assert_array_equal(np.asarray(out["params"][0][name])[i], value[0])
+        for name, value in train.run_params(alone)[0].items():
+            np.testing.assert_array_equal(np.asarray(train.run_params(out)[0][name])[i], value[0])
 
 
 def test_vmapped_runs_equal_mapped_runs(glorot, pool):
