@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="results/latest", help="results directory")
     r.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="where chunks run: this process, or Ray tasks (extra [ray])")
+    r.add_argument("--workers", type=int, default=0,
+                   help="local executor: chunks trained side by side, one JAX device each "
+                        "(default 0: one per CPU device when runs are vmapped, else 1)")
     r.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     r.add_argument("--gpus-per-task", type=float, default=0.0,
                    help="GPUs each Ray task requests (num_gpus)")
@@ -253,10 +256,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                                      gpus_per_task=args.gpus_per_task)
     elif args.address or args.gpus_per_task:
         raise UserError("--address and --gpus-per-task need --executor ray")
+    if args.workers < 0:
+        raise UserError(f"--workers: must be >= 0, got {args.workers}")
+    if args.workers and args.executor == "ray":
+        raise UserError("--workers is for the local executor; Ray runs one task per chunk")
     import time
 
     t0 = time.perf_counter()
-    summary = run_sweep(spec, args.out, progress=not args.no_progress, executor=executor)
+    summary = run_sweep(spec, args.out, progress=not args.no_progress, executor=executor,
+                        workers=args.workers)
     phases = dict(summary["phase_s"])
     if not args.no_report:
         from bench.report import write_report

@@ -191,8 +191,8 @@ def still_improving_sentence(t: pd.DataFrame, runs: pd.DataFrame) -> str:
     of the summary; ``runs``: its runs with :func:`bench.summary.run_flags`' columns."""
     steps = t["steps"].dropna() if "steps" in t else pd.Series(dtype=float)
     budget = f"the {fmt.count(steps.max())}-step budget" if len(steps) else "the budget"
-    rule = (f"validation MSE down by more than {100 * sm.MIN_GAIN:g} % over the last "
-            f"{100 * sm.TAIL:g} % of {budget}")
+    rule = (f"mean validation MSE over the last {100 * sm.TAIL:g} % of {budget} more than "
+            f"{100 * sm.MIN_GAIN:g} % below its mean over the {100 * sm.TAIL:g} % before")
     named = []
     for _, r in t.iterrows():
         lr = r.get("best_lr")

@@ -196,14 +196,20 @@ def curve_auc(curve: Any, steps: Any, init: float, bayes: float) -> float:
 
 
 def still_improving(curve: Any, steps: Any) -> bool:
-    """The last value of ``curve`` is below ``(1 - MIN_GAIN)`` × its value at the first step at
-    or after ``(1 - TAIL)`` of the last step (False when either is non-finite)."""
+    """The mean of ``curve`` over its last ``TAIL`` of the steps (points with step >
+    (1 − TAIL)·S, S the last step) is below ``(1 - MIN_GAIN)`` × its mean over the ``TAIL``
+    before (points with (1 − 2·TAIL)·S < step ≤ (1 − TAIL)·S). Means over windows, not two
+    single points, so evaluation noise on one point does not decide it. False when a window is
+    empty or a point in it is non-finite."""
     c, s = _as_float_array(curve), _as_float_array(steps)
     if c.size == 0 or not np.isfinite(s[-1]):
         return False
-    start = c[int(np.argmax(s >= (1 - TAIL) * s[-1]))]
-    last = c[-1]
-    return bool(np.isfinite(start) and np.isfinite(last) and last < (1 - MIN_GAIN) * start)
+    last = c[s > (1 - TAIL) * s[-1]]
+    before = c[(s > (1 - 2 * TAIL) * s[-1]) & (s <= (1 - TAIL) * s[-1])]
+    if not (last.size and before.size and np.isfinite(last).all()
+            and np.isfinite(before).all()):
+        return False
+    return bool(np.mean(last) < (1 - MIN_GAIN) * np.mean(before))
 
 
 def with_arm(df: pd.DataFrame) -> pd.DataFrame:

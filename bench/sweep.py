@@ -19,8 +19,10 @@ import json
 import math
 import os
 import platform
+import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -394,10 +396,61 @@ def execute(job: Job, progress: Callable[[int], None] | None = None) -> list[Run
 Outcome = tuple[Job, list[RunRecord] | BaseException]
 
 
-def local_executor(jobs: Sequence[Job], progress: bool = True) -> Iterator[Outcome]:
-    """Run jobs one after the other in this process, a tqdm bar per strategy × dataset.
+def local_executor(jobs: Sequence[Job], progress: bool = True,
+                   workers: int = 1) -> Iterator[Outcome]:
+    """Run jobs in this process and yield their outcomes as they finish.
 
-    After a job of a strategy fails, the strategy's remaining jobs are skipped."""
+    With ``workers`` = 1 the jobs run one after the other, a tqdm bar per strategy × dataset.
+    With more, each worker is a thread with its own JAX device (:func:`worker_devices`; on a CPU
+    one core each, see :mod:`bench.devices`): a chunk's compiled program runs on one device and
+    releases the GIL, so the workers train side by side. :func:`assign` deals the jobs so that
+    each compiled program is built by one worker only. After a job of a strategy fails, the
+    strategy's remaining jobs are skipped. The numbers do not depend on ``workers``.
+    """
+    if workers <= 1:
+        yield from _serial(jobs, progress)
+        return
+    failed: set[str] = set()
+    done: queue.Queue = queue.Queue()
+    bar = tqdm(total=sum(j.configs[0].steps for j in jobs), unit="step", leave=True,
+               desc=f"{len(jobs)} chunks on {workers} workers", disable=not progress,
+               file=sys.stderr)
+    lock = threading.Lock()
+
+    def tick(n: int) -> None:
+        with lock:
+            bar.update(n)
+
+    def work(device: Any, share: list[Job]) -> None:
+        with jax.default_device(device):
+            for job in share:
+                if job.strategy in failed:
+                    continue
+                try:
+                    done.put((job, execute(job, tick)))
+                except Exception as e:  # one broken strategy never takes the others down
+                    failed.add(job.strategy)
+                    done.put((job, e))
+        done.put(None)
+
+    shares = assign(jobs, workers)
+    threads = [threading.Thread(target=work, args=(d, share), daemon=True)
+               for d, share in zip(worker_devices(workers), shares, strict=True)]
+    for t in threads:
+        t.start()
+    try:
+        finished = 0
+        while finished < len(threads):
+            item = done.get()
+            if item is None:
+                finished += 1
+            else:
+                yield item
+    finally:
+        bar.close()
+
+
+def _serial(jobs: Sequence[Job], progress: bool) -> Iterator[Outcome]:
     failed: set[str] = set()
     for label in dict.fromkeys(j.label for j in jobs):
         group = [j for j in jobs if j.label == label]
@@ -417,14 +470,63 @@ def local_executor(jobs: Sequence[Job], progress: bool = True) -> Iterator[Outco
             bar.close()
 
 
+def worker_devices(workers: int) -> list[Any]:
+    """The device of each of ``workers`` local workers: the JAX devices in turn."""
+    devices = jax.devices()
+    return [devices[i % len(devices)] for i in range(workers)]
+
+
+def default_workers(runs_axis: str) -> int:
+    """Local workers when none are asked for: one per CPU device when a chunk's runs are
+    ``vmap``-ped on one device (each chunk then keeps one core busy), else 1 (``map`` already
+    spreads a chunk over every CPU device; an accelerator runs one chunk at a time)."""
+    if jax.default_backend() != "cpu" or train.check_runs_axis(runs_axis) != "vmap":
+        return 1
+    return jax.local_device_count()
+
+
+def program_key(job: Job) -> tuple:
+    """What a chunk's compiled programs depend on beyond the data: the strategy's architecture,
+    the run options of its arm and the number of runs. Jobs with equal keys share programs."""
+    cfg = job.configs[0]
+    return (_architecture(job.strategy), cfg.peephole_order, cfg.dropout,
+            cfg.readout, cfg.hidden, cfg.window, cfg.batch_size, cfg.steps, len(job.configs))
+
+
+@functools.cache
+def _architecture(strategy: str) -> Any:
+    from bench.registry import architecture
+
+    return architecture(get_strategy(strategy))
+
+
+def assign(jobs: Sequence[Job], workers: int) -> list[list[Job]]:
+    """Jobs dealt to ``workers``: the jobs of one :func:`program_key` stay together (each
+    program is compiled once), and groups go largest first (in runs × steps) to the worker
+    with the least work so far; within a worker the jobs keep their order."""
+    groups: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(program_key(job), []).append(job)
+    size = lambda g: sum(len(j.configs) * j.configs[0].steps for j in g)  # noqa: E731
+    shares: list[list[Job]] = [[] for _ in range(workers)]
+    load = [0] * workers
+    for group in sorted(groups.values(), key=size, reverse=True):
+        k = load.index(min(load))
+        shares[k].extend(group)
+        load[k] += size(group)
+    order = {id(j): i for i, j in enumerate(jobs)}
+    return [sorted(share, key=lambda j: order[id(j)]) for share in shares]
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
               log: Callable[[str], None] = print,
               executor: Callable[[Sequence[Job]], Iterator[Outcome]] | None = None,
-              ) -> dict[str, Any]:
+              workers: int = 0) -> dict[str, Any]:
     """Run every missing run of ``spec`` into ``out``; return a summary with failures.
 
     ``executor`` maps jobs to (job, records or exception) in any order (default: this process,
-    :func:`local_executor`; see :mod:`bench.ray_executor`). Records are stored as they arrive.
+    :func:`local_executor` with ``workers`` threads, 0 for :func:`default_workers`; see
+    :mod:`bench.ray_executor`). Records are stored as they arrive.
     """
     spec.validate()
     store = Store(out)
@@ -442,7 +544,10 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
     for s in strategies:
         if not any(j.strategy == s.name for j in jobs):
             log(f"{s.name}: all runs already done")
-    run = executor or functools.partial(local_executor, progress=progress)
+    workers = workers or default_workers(spec.runs_axis)
+    if executor is None:
+        log(f"local workers: {workers}")
+    run = executor or functools.partial(local_executor, progress=progress, workers=workers)
     ran, phases, store_s = 0, dict.fromkeys(timing.PHASES, 0.0), 0.0
     while jobs:  # a round of jobs; grid extensions are planned once the runs below are stored
         before = ran

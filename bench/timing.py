@@ -29,25 +29,24 @@ COMPILE_EVENTS = (
 PHASES = ("init_params", "compile", "init_diagnostics", "train", "validation", "test")
 
 _lock = threading.Lock()
-_compile_s = 0.0
+_local = threading.local()  # JAX reports a compile in the thread that compiles
 _registered = False
 
 
 def _listen(event: str, duration: float, **_: object) -> None:
-    global _compile_s
     if event in COMPILE_EVENTS:
-        with _lock:
-            _compile_s += duration
+        _local.seconds = getattr(_local, "seconds", 0.0) + duration
 
 
 def compile_seconds() -> float:
-    """Seconds JAX has spent tracing, lowering and compiling in this process so far."""
+    """Seconds JAX has spent tracing, lowering and compiling in this thread so far (local
+    workers are threads, :func:`bench.sweep.local_executor`)."""
     global _registered
     with _lock:
         if not _registered:
             jax.monitoring.register_event_duration_secs_listener(_listen)
             _registered = True
-        return _compile_s
+    return getattr(_local, "seconds", 0.0)
 
 
 class Phases:

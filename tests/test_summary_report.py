@@ -49,8 +49,8 @@ def run(strategy: str, lr: float, seed: int, test_mse: float, *, val_mse: float 
         trace: list[list[float]] | None = None, sweep_id: str = SWEEP_ID,
         settings: dict[str, Any] | None = None, wall: float = 2.0) -> dict[str, Any]:
     """One row of the run table. ``val_mse`` defaults to ``test_mse``; ``val_curve`` to a
-    straight line from 0.04 to ``val_mse`` at VAL_STEPS (never "still improving": its value at
-    80 % of the steps is its last); ``arm`` None leaves the column out."""
+    straight line from 0.04 to ``val_mse`` over the first half of VAL_STEPS, then flat (never
+    "still improving": its last two windows are equal); ``arm`` None leaves the column out."""
     options = ARM_OPTIONS.get(arm or "", {})
     cfg = resolve("quick", strategy=strategy, dataset=dataset, lr=lr, seed=seed, **OVERRIDES,
                   **options, **({"settings": settings} if settings else {}))
@@ -59,7 +59,8 @@ def run(strategy: str, lr: float, seed: int, test_mse: float, *, val_mse: float 
     steps = list(val_steps if val_steps is not None else VAL_STEPS)
     if val_curve is None:
         end = val_mse if math.isfinite(val_mse) else math.nan
-        val_curve = list(np.linspace(0.04, end, len(steps)))
+        half = (len(steps) + 1) // 2
+        val_curve = list(np.linspace(0.04, end, half)) + [end] * (len(steps) - half)
     loss = list(np.linspace(0.08, 0.03, CURVE))
     if diverged:
         loss[CURVE // 2:] = [math.nan] * (CURVE - CURVE // 2)
@@ -231,25 +232,31 @@ def test_val_auc_median_over_seeds() -> None:
 
 
 def test_still_improving() -> None:
-    ten = [10 * i for i in range(1, 11)]  # total 100; the first step >= 80 is 80
+    ten = [10 * i for i in range(1, 11)]  # S = 100: last window (80, 100], before (60, 80]
+    # last window: steps 90, 100; before: 70, 80
     down = [0.05, 0.045, 0.04, 0.035, 0.033, 0.032, 0.031, 0.030, 0.0298, 0.0296]
-    flat = down[:8] + [0.0299, 0.0298]
+    # mean(0.0298, 0.0296) = 0.0297 < 0.99 * mean(0.031, 0.030) = 0.030195 -> improving
+    flat = down[:6] + [0.0300, 0.0300, 0.0299, 0.0298]
+    # 0.02985 > 0.99 * 0.0300 = 0.0297 -> not
+    noisy = down[:6] + [0.0300, 0.0300, 0.0290, 0.0305]
+    # one low point alone would say "improving"; mean 0.02975 > 0.0297 -> not
     df = table([
-        # 0.0296 < 0.99 * 0.030 = 0.0297 -> still improving
         run("i", 1e-3, 0, 0.0296, val_curve=down, val_steps=ten),
-        # 0.0298 > 0.0297 -> not
         run("i", 1e-3, 1, 0.0298, val_curve=flat, val_steps=ten),
-        # steps 30, 60, 90, 100: the first >= 80 is 90 (0.03); 0.029 < 0.0297 -> improving
-        run("i", 1e-3, 2, 0.029, val_curve=[0.04, 0.035, 0.030, 0.029],
-            val_steps=[30, 60, 90, 100]),
+        # steps 30, 60, 90, 100: last window {90, 100} mean 0.0295, before {} (60 < s <= 80)
+        # is empty... so use 20, 40, ..., 100: last {100}? (80, 100] = {100}, before {80}
+        run("i", 1e-3, 2, 0.029, val_curve=[0.04, 0.035, 0.031, 0.030, 0.029],
+            val_steps=[20, 40, 60, 80, 100]),  # 0.029 < 0.99 * 0.030 = 0.0297 -> improving
         # the same curve, but the run diverged -> False
-        run("i", 1e-2, 0, 0.029, val_curve=[0.04, 0.035, 0.030, 0.029],
-            val_steps=[30, 60, 90, 100], diverged=True),
+        run("i", 1e-2, 0, 0.029, val_curve=[0.04, 0.035, 0.031, 0.030, 0.029],
+            val_steps=[20, 40, 60, 80, 100], diverged=True),
         # a non-finite last point -> False
         run("i", 1e-2, 1, 0.029, val_curve=down[:9] + [math.nan], val_steps=ten),
-        # the point at 80 % is the last one (steps 10, 100): nothing to compare -> False
+        # steps 10, 100: the window before the last is empty -> False
         run("i", 1e-2, 2, 0.029, val_curve=[0.05, 0.029], val_steps=[10, 100]),
     ])
+    assert not sm.still_improving(noisy, ten)
+    assert not sm.still_improving([0.04, 0.035, 0.030, 0.029], [30, 60, 90, 100])  # (60, 80]
     f = sm.run_flags(df)
     assert f["still_improving"].tolist() == [True, False, True, False, False, False]
     assert sm.still_improving(down, ten) and not sm.still_improving(flat, ten)
