@@ -66,6 +66,8 @@ __all__ = [
 ]
 
 REQUIRED = ("params", "floors", "sample")
+# A real series (``KIND = "series"``, see :mod:`bench.series`) defines these instead.
+REQUIRED_SERIES = ("series", "params")
 FLOOR_NAMES = ("variance", "bayes", "persistence")
 
 
@@ -93,12 +95,28 @@ class Dataset:
         return doc.splitlines()[0] if doc else ""
 
     @property
+    def kind(self) -> str:
+        """``"process"`` (a synthetic process with exact floors, the default) or ``"series"``
+        (a real series split in time, scored against its fitted AR baseline;
+        :mod:`bench.series`)."""
+        return str(getattr(self.module, "KIND", "process"))
+
+    @property
+    def channels(self) -> int | None:
+        """A real series' channel count (``CHANNELS``; the network's input and output width
+        follow it); None for a process, which takes any count."""
+        return int(self.module.CHANNELS) if self.kind == "series" else None
+
+    @property
     def has_autocovariance(self) -> bool:
         """Whether the module gives its exact autocovariance."""
         return callable(getattr(self.module, "autocovariance", None))
 
     def params(self, channels: int = 7, scale: float = 1.0) -> dict[str, np.ndarray]:
-        """Per-channel process parameters (innovation variances already include ``scale**2``)."""
+        """Per-channel process parameters (innovation variances already include ``scale**2``);
+        a real series' descriptive parameters (``channels`` and ``scale`` unused)."""
+        if self.kind == "series":
+            return self.module.params()
         _check_min("channels", channels, 1)
         _check_min("scale", scale, 0.0, strict=True)
         return self.module.params(channels, scale)
@@ -160,7 +178,17 @@ class Dataset:
 
 def _load(name: str, module: ModuleType, origin: str) -> Dataset:
     """Validate a dataset module: ``params``, ``floors`` and ``sample`` are functions, and
-    ``autocovariance``, if present, is one."""
+    ``autocovariance``, if present, is one; a real series (``KIND = "series"``) has ``series``
+    and ``params`` functions and a positive integer ``CHANNELS``."""
+    if getattr(module, "KIND", "process") == "series":
+        plugins.require(module, origin, *REQUIRED_SERIES, "CHANNELS")
+        channels = module.CHANNELS
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise PluginError(f"{origin}: CHANNELS must be a positive integer, got {channels!r}")
+        for fn in REQUIRED_SERIES:
+            if not callable(getattr(module, fn)):
+                raise PluginError(f"{origin}: {fn} is not a function")
+        return Dataset(name=name, module=module, origin=origin)
     plugins.require(module, origin, *REQUIRED)
     for fn in (*REQUIRED, "autocovariance"):
         if hasattr(module, fn) and not callable(getattr(module, fn)):

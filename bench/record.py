@@ -22,7 +22,10 @@ Fields (per layer lists run from the first LSTM layer to the last):
   one-step MSE after each of ``val_steps`` training steps; the last is the run's budget);
 - test (disjoint from both; every reported number): ``test_mse_init``, ``test_mse``,
   ``test_variance`` (the test sequences' own variance), and the dataset's exact floors (channel
-  means) ``variance``, ``bayes_mse``, ``persistence_mse``;
+  means) ``variance``, ``bayes_mse``, ``persistence_mse``; ``floor_name`` says what
+  ``bayes_mse`` is: the exact "Bayes floor" of a synthetic process, or a real series' fitted
+  "AR(p) baseline" (:mod:`bench.series`); per channel (in the dataset's
+  channel order): ``test_mse_channels``, ``bayes_channels``, ``persistence_channels``;
 - cost: ``chunk_wall_s`` (wall time of the compiled chunk the run was trained in),
   ``chunk_runs`` (runs in that chunk) and ``chunk_phase_s`` (that chunk's seconds per phase,
   :data:`bench.timing.PHASES`; compile time is its own phase). A sweep's time in a phase is
@@ -70,6 +73,10 @@ class RunRecord:
     loss_curve: list[float] = field(default_factory=list)
     val_curve: list[float] = field(default_factory=list)
     val_steps: list[int] = field(default_factory=list)
+    floor_name: str = "Bayes floor"
+    test_mse_channels: list[float] = field(default_factory=list)
+    bayes_channels: list[float] = field(default_factory=list)
+    persistence_channels: list[float] = field(default_factory=list)
     chunk_wall_s: float = math.nan
     chunk_runs: int = 0
     chunk_phase_s: dict[str, float] = field(default_factory=dict)

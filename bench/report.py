@@ -26,7 +26,7 @@ import seaborn as sns
 from markdown_it import MarkdownIt
 from matplotlib.figure import Figure
 
-from bench import fmt, timing
+from bench import compare, fmt, timing
 from bench import summary as sm
 from bench.errors import one_line
 from bench.figures import FigureSpec, ResultsContext, figure_registry
@@ -208,20 +208,63 @@ def still_improving_sentence(t: pd.DataFrame, runs: pd.DataFrame) -> str:
             f"{', '.join(named)}; {budget} is too short for these.")
 
 
-def findings(table: pd.DataFrame, runs: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
-    """Per (arm, dataset), factual statements from the summary: the seeds per cell, non-finite
-    outputs at init, no or a censored largest usable LR, no LR with every seed finite, targets
-    not reached within the budget, and the strategies still improving at their best LR. No
-    statement compares strategies."""
+def _ratio_ci(r: Any) -> str:
+    return (f"×{fmt.num(r['ratio'], 4)} [{fmt.num(r['ratio_low'], 4)}, "
+            f"{fmt.num(r['ratio_high'], 4)}]")
+
+
+def comparison_sentences(comp: pd.DataFrame, seeds: str) -> list[str]:
+    """The findings on differences between strategies of one (arm, dataset), from
+    :func:`bench.compare.comparisons`: the resolved ones (CI excludes 1) against each reference,
+    then the strategies whose difference is not resolved, named plainly as such."""
+    if not len(comp):
+        return ["No paired comparison: fewer than two strategies have a best LR."]
+    items = [f"Differences are paired over {seeds} seeds: the ratio of test ratios at each "
+             "strategy's best LR, ×r [95 % bootstrap CI]; r < 1 = closer to the floor than "
+             f"the reference. Only differences whose CI excludes 1 (with at least "
+             f"{compare.MIN_SEEDS} seeds) are stated as differences"
+             + (" (with this few seeds the intervals are wide)." if seeds.isdigit()
+                and int(seeds) < 10 else ".")]
+    for ref in dict.fromkeys(comp["versus"]):
+        c = comp[comp["versus"] == ref]
+        better = c[c["resolved"] & (c["ratio"] < 1)].sort_values("ratio")
+        worse = c[c["resolved"] & (c["ratio"] > 1)].sort_values("ratio")
+        open_ = c[~c["resolved"]]
+        if len(better):
+            items.append(f"Closer to the floor than `{ref}`: "
+                         + "; ".join(f"`{r['strategy']}` {_ratio_ci(r)}"
+                                     for _, r in better.iterrows()) + ".")
+        if len(worse):
+            items.append(f"Further from the floor than `{ref}`: "
+                         + "; ".join(f"`{r['strategy']}` {_ratio_ci(r)}"
+                                     for _, r in worse.iterrows()) + ".")
+        if len(open_):
+            items.append(f"Not resolved against `{ref}` (the CI includes 1): "
+                         + ", ".join(f"`{n}`" for n in open_["strategy"]) + ".")
+    return items
+
+
+def findings(table: pd.DataFrame, runs: pd.DataFrame,
+             comp: pd.DataFrame | None = None) -> list[tuple[str, str, list[str]]]:
+    """Per (arm, dataset), statements from the summary: the seeds per cell, the differences
+    between strategies that the paired comparisons ``comp`` (:func:`bench.compare.
+    comparisons`) resolve and those they do not, non-finite outputs at init, no or a censored
+    largest usable LR, no LR with every seed finite, targets not reached within the budget, and
+    the strategies still improving at their best LR. Without ``comp`` no statement compares
+    strategies."""
     out = []
     strategies = table[table["kind"] == "strategy"]
     for arm, ds in sorted(set(zip(strategies["arm"], strategies["dataset"], strict=True))):
         t = strategies[(strategies["arm"] == arm) & (strategies["dataset"] == ds)]
         d = runs[(runs["arm"] == arm) & (runs["dataset"] == ds)]
         seeds = _seed_counts(d)
-        items = [f"Each (strategy, learning rate) cell has {seeds} seed"
-                 f"{'' if seeds == '1' else 's'}; with so few seeds and no intervals, this "
-                 "report states no differences between strategies."]
+        if comp is None:
+            items = [f"Each (strategy, learning rate) cell has {seeds} seed"
+                     f"{'' if seeds == '1' else 's'}; without paired comparisons this report "
+                     "states no differences between strategies."]
+        else:
+            items = comparison_sentences(
+                comp[(comp["arm"] == arm) & (comp["dataset"] == ds)], seeds)
         if "init_nonfinite_any" in t:
             bad = t[t["init_nonfinite_any"].astype(float) > 0]
             items.append(
@@ -439,8 +482,10 @@ def _draw(spec: FigureSpec, ctx: ResultsContext, errors: dict[str, str]) -> Figu
     return FigureBlock(spec.name, spec.caption, fig)
 
 
-def build_document(res: Results) -> tuple[str, list[Part], pd.DataFrame]:
-    """Title, parts (Markdown text and figures) and summary table of the report."""
+def build_document(res: Results) -> tuple[str, list[Part], pd.DataFrame,
+                                           dict[str, pd.DataFrame]]:
+    """Title, parts (Markdown text and figures), summary table of the report, and the extra
+    tables it writes as CSV (paired comparisons, ranks, profile ranking) by file name."""
     title = f"LSTM initialisation benchmark: {res.root.name or res.root}"
     runs = res.runs
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -462,13 +507,16 @@ def build_document(res: Results) -> tuple[str, list[Part], pd.DataFrame]:
         if items:
             parts += ["## Failures", _bullets(items)]
         parts += ["## Environment and wall time", _bullets(_env_items(res, runs))]
-        return title, parts, pd.DataFrame(columns=list(sm.summary_columns(metrics)))
+        return title, parts, pd.DataFrame(columns=list(sm.summary_columns(metrics))), {}
 
     metric_errors: dict[str, str] = {}
     table = sm.summary_table(runs, metrics, metric_errors)
     errors.update({f"metric {k}": v for k, v in metric_errors.items()})
     metrics = [m for m in metrics if m.name in table.columns]
     flags = sm.run_flags(runs)
+    comp = compare.comparisons(flags, table)
+    rank = compare.ranks(flags, table)
+    profile = compare.profile_ranking(flags, table)
     ctx = ResultsContext.build(flags, table)
     blocks = [b for b in (_draw(f, ctx, errors) for f in figures) if b is not None]
 
@@ -478,7 +526,7 @@ def build_document(res: Results) -> tuple[str, list[Part], pd.DataFrame]:
               "differ between arms) and dataset. Every error is measured on held-out *test* "
               "data; the best LR is chosen on separate *validation* data."]
     arm_now = None
-    for arm, ds, items in findings(table, flags):
+    for arm, ds, items in findings(table, flags, comp):
         if arm != arm_now:
             parts.append(_arm_heading(arm, options, "###"))
             arm_now = arm
@@ -503,10 +551,13 @@ def build_document(res: Results) -> tuple[str, list[Part], pd.DataFrame]:
                  if "steps" in rows else pd.Series(dtype=float))
         budget = f" Budget: {fmt.count(steps.max())} training steps per run." if len(steps) else ""
         parts += [f"#### Dataset `{ds}`",
-                  f"Floors (channel means): Bayes MSE {fmt.num(f['bayes'], 4)}, persistence MSE "
+                  f"Floors (channel means): {f['floor_name']} MSE {fmt.num(f['bayes'], 4)}, "
+                  f"persistence MSE "
                   f"{fmt.num(f['persistence'], 4)}, variance {fmt.num(f['variance'], 4)}."
                   + budget,
                   table_markdown(display_table(rows, metrics))]
+    parts += comparison_parts(comp, rank, profile, ctx, options)
+    parts += channel_parts(flags, table, ctx, options)
     if len(blocks) > 1:
         parts += ["## More figures", *blocks[1:]]
 
@@ -521,7 +572,131 @@ def build_document(res: Results) -> tuple[str, list[Part], pd.DataFrame]:
               "the per-run values are computed in `bench/summary.py`.",
               sm.definitions_markdown(metrics, level=3).strip()]
     parts += ["## Environment and wall time", _bullets(_env_items(res, runs))]
-    return title, parts, table
+    extra = {"comparisons.csv": comp, "ranks.csv": rank, "profile_ranking.csv": profile}
+    return title, parts, table, extra
+
+
+def _ci_cell(r: Any) -> str:
+    """``×r [lo, hi]`` with `` *`` when the CI excludes 1."""
+    return _ratio_ci(r) + (" *" if r["resolved"] else "")
+
+
+def comparison_parts(comp: pd.DataFrame, rank: pd.DataFrame, profile: pd.DataFrame,
+                     ctx: ResultsContext, options: dict[str, str]) -> list[Part]:
+    """The "Paired comparisons" section: per (arm, dataset) a table of every strategy against
+    `glorot` and against the best strategy, with rank intervals; then the ranking by
+    performance-profile area across datasets."""
+    parts: list[Part] = [
+        "## Paired comparisons",
+        "Per strategy at its own best LR (chosen on validation), paired by seed: ×r = "
+        "exp(mean over seeds of the difference of log test ratios) against the reference, with "
+        "its 95 % percentile-bootstrap CI over seeds; `*` = the CI excludes 1 (a resolved "
+        "difference). Rank: by mean log test ratio (1 = best), with its 95 % bootstrap interval "
+        "over seeds. See `bench/compare.py`; the numbers are in comparisons.csv and ranks.csv."]
+    arm_now = None
+    for arm, ds in ctx.panels:
+        c = comp[(comp["arm"] == arm) & (comp["dataset"] == ds)]
+        r = rank[(rank["arm"] == arm) & (rank["dataset"] == ds)].set_index("strategy")
+        if not len(r):
+            continue
+        if arm != arm_now:
+            parts.append(_arm_heading(arm, options, "###"))
+            arm_now = arm
+        rows = []
+        refs = list(dict.fromkeys(c["versus"]))
+        order = ctx.strategy_rows(ds, arm)["strategy"]
+        for strategy in [s for s in order if s in r.index]:
+            row = {"strategy": strategy}
+            for ref in refs:
+                hit = c[(c["strategy"] == strategy) & (c["versus"] == ref)]
+                row[f"vs {ref}"] = _ci_cell(hit.iloc[0]) if len(hit) else "(reference)"
+            k = r.loc[strategy]
+            row["rank [95 % interval]"] = (
+                f"{fmt.num(k['rank'], 3)} [{fmt.num(k['rank_low'], 3)}, "
+                f"{fmt.num(k['rank_high'], 3)}]" if pd.notna(k["rank"]) else "")
+            rows.append(row)
+        parts += [f"#### Dataset `{ds}`", table_markdown(pd.DataFrame(rows))]
+    if len(profile):
+        parts += ["### Across datasets: performance-profile area",
+                  "Area under the performance profile over τ ∈ [1, "
+                  f"{compare.TAU_MAX:g}] (1 = best on every (dataset, seed) task), with its "
+                  "95 % bootstrap CI over tasks, and the rank by area with its interval; "
+                  "see the performance-profile figure."]
+        shown = profile.assign(
+            area=[f"{fmt.num(a, 3)} [{fmt.num(lo, 3)}, {fmt.num(hi, 3)}]" for a, lo, hi
+                  in zip(profile["area"], profile["area_low"], profile["area_high"],
+                         strict=True)],
+            rank=[f"{fmt.num(a, 3)} [{fmt.num(lo, 3)}, {fmt.num(hi, 3)}]" for a, lo, hi
+                  in zip(profile["rank"], profile["rank_low"], profile["rank_high"],
+                         strict=True)])
+        parts.append(table_markdown(shown[["arm", "strategy", "area", "rank", "tasks"]]))
+    return parts
+
+
+def channel_parts(flags: pd.DataFrame, table: pd.DataFrame, ctx: ResultsContext,
+                  options: dict[str, str]) -> list[Part]:
+    """The "Per channel" section: per (arm, dataset), the median over seeds at each strategy's
+    best LR of every channel's test MSE / floor, with the channel's process parameters."""
+    parts: list[Part] = [
+        "## Per channel",
+        "Median over seeds, at each strategy's best LR, of each channel's test MSE / its own "
+        "floor. The headline score (`test_ratio`) is the geometric mean of these over channels; "
+        "columns are headed by the channel's process parameters."]
+    arm_now = None
+    for arm, ds in ctx.panels:
+        t = per_channel(flags, table, arm, ds)
+        if t is None:
+            continue
+        if arm != arm_now:
+            parts.append(_arm_heading(arm, options, "###"))
+            arm_now = arm
+        parts += [f"#### Dataset `{ds}`", table_markdown(t)]
+    return parts if len(parts) > 2 else []
+
+
+def channel_labels(dataset: str, channels: int, scale: float) -> list[str]:
+    """``c0 (phi=0.5)``-style headers from the dataset's per-channel ``params`` (only the
+    parameters that vary across channels, or all when none does); ``c<k>`` if unavailable."""
+    from bench import data
+
+    try:
+        p = data.params(dataset, channels, scale)
+    except Exception:  # a dataset without per-channel parameters
+        return [f"c{k}" for k in range(channels)]
+    cols = {k: np.asarray(v, dtype=float) for k, v in p.items()
+            if np.ndim(v) >= 1 and len(v) == channels}
+    varying = {k: v for k, v in cols.items() if np.ndim(v) == 1 and np.ptp(v) > 0} or {
+        k: v for k, v in cols.items() if np.ndim(v) == 1}
+    return [f"c{k} (" + ", ".join(f"{n}={fmt.num(v[k], 3)}" for n, v in varying.items()) + ")"
+            if varying else f"c{k}" for k in range(channels)]
+
+
+def per_channel(flags: pd.DataFrame, table: pd.DataFrame, arm: str,
+                dataset: str) -> pd.DataFrame | None:
+    """Strategy × channel table of median per-channel test ratios at each best LR (None when
+    the runs carry no per-channel values)."""
+    if "test_mse_channels" not in flags:
+        return None
+    best = table[(table["arm"] == arm) & (table["dataset"] == dataset)
+                 & (table["kind"] == "strategy") & table["best_lr"].notna()]
+    rows = []
+    labels: list[str] = []
+    for _, b in best.iterrows():
+        g = flags[(flags["arm"] == arm) & (flags["dataset"] == dataset)
+                  & (flags["strategy"] == b["strategy"])
+                  & np.isclose(flags["lr"].astype(float), float(b["best_lr"]))]
+        per = [np.asarray(m, float) / np.asarray(f, float) for m, f
+               in zip(g["test_mse_channels"], g["bayes_channels"], strict=True)
+               if len(m) and len(m) == len(f)]
+        if not per:
+            continue
+        med = np.median(np.stack(per), axis=0)
+        if not labels:
+            cfg = g.iloc[0]
+            labels = channel_labels(dataset, len(med), float(cfg.get("cfg.data_scale", 1.0)))
+        rows.append({"strategy": b["strategy"],
+                     **{lab: fmt.num(v, 3) for lab, v in zip(labels, med, strict=True)}})
+    return pd.DataFrame(rows) if rows else None
 
 
 # ------------------------------------------------------------------------------- rendering
@@ -566,7 +741,7 @@ def write_report(results_dir: str | Path) -> tuple[Path, Path]:
     """Write ``report.md`` (with ``figures/*.png``), ``report.html`` and ``summary.csv`` into
     ``results_dir``; return the report's paths. Every file is written atomically."""
     res = load_results(results_dir)
-    title, parts, table = build_document(res)
+    title, parts, table, extra = build_document(res)
     blocks = [p for p in parts if isinstance(p, FigureBlock)]
     pngs: dict[str, bytes] = {}
     for dpi in DPIS:
@@ -578,11 +753,13 @@ def write_report(results_dir: str | Path) -> tuple[Path, Path]:
         write_atomic(root / "figures" / f"{name}.png", data)
     md_path, html_path = root / "report.md", root / "report.html"
     write_atomic(root / "summary.csv", table.to_csv(index=False).encode("utf-8"))
+    for name, frame in extra.items():
+        write_atomic(root / name, frame.to_csv(index=False).encode("utf-8"))
     write_atomic(md_path, render_markdown(title, parts).encode("utf-8"))
     write_atomic(html_path, render_html(title, parts, pngs).encode("utf-8"))
     return md_path, html_path
 
 
 __all__ = ["write_report", "load_results", "build_document", "display_table", "table_markdown",
-           "findings", "still_improving_sentence", "arm_options", "render_markdown",
-           "render_html", "png_bytes", "Results", "FigureBlock"]
+           "findings", "comparison_sentences", "still_improving_sentence", "arm_options",
+           "render_markdown", "render_html", "png_bytes", "Results", "FigureBlock"]

@@ -25,8 +25,8 @@ from bench.plugins import Kind, declared, discover
 RUN_COLUMNS = ("dataset", "strategy", "lr", "seed", "diverged", "test_mse", "test_mse_init",
                "val_mse", "val_mse_init", "val_curve", "val_steps", "variance", "bayes_mse",
                "persistence_mse")
-FLAG_COLUMNS = ("finite", "usable", "test_ratio", "val_ratio", "gap_closed", "steps_to_50",
-                "steps_to_90", "val_auc", "still_improving")
+FLAG_COLUMNS = ("finite", "usable", "test_ratio", "test_ratio_pooled", "val_ratio",
+                "gap_closed", "steps_to_50", "steps_to_90", "val_auc", "still_improving")
 GROUP = ["arm", "dataset", "strategy"]
 KEY_COLUMNS = ("arm", "dataset", "strategy", "kind")
 REFERENCES = ("Bayes floor", "persistence", "mean predictor")
@@ -54,7 +54,12 @@ RUN_DEFINITIONS: tuple[tuple[str, str], ...] = (
                "finite."),
     ("usable", "`finite` and `test_mse < persistence`: the trained network beats predicting "
                "x[t] by x[t-1] on test. One bar for every strategy, whatever its error at init."),
-    ("test_ratio", "`test_mse / bayes` (1.0 = the Bayes floor)."),
+    ("test_ratio", "the geometric mean over channels of `test_mse_channels[c] / "
+                   "bayes_channels[c]` (1.0 = the Bayes floor on every channel): every channel "
+                   "counts the same, whatever the size of its floor. A record without "
+                   "per-channel values falls back to `test_ratio_pooled`."),
+    ("test_ratio_pooled", "`test_mse / bayes`: MSE and floor pooled over channels (the "
+                          "channels with the largest floors dominate it)."),
     ("val_ratio", "`val_mse / bayes`, on validation data."),
     ("gap_closed", "`(persistence - test_mse) / (persistence - bayes)`, on test: 0 = as good as "
                    "persistence, 1 = the Bayes floor."),
@@ -67,10 +72,12 @@ RUN_DEFINITIONS: tuple[tuple[str, str], ...] = (
                 "the points `(0, val_mse_init / bayes)` and `(val_steps[i], val_curve[i] / "
                 "bayes)`, divided by the run's total steps (the last `val_steps`), so a run "
                 "flat at ratio r has `val_auc` r; NaN if any point is non-finite."),
-    ("still_improving", "`finite`, and the last point of `val_curve` is below `(1 - 0.01)` "
-                        "times its value at the first point at or after 80 % of the total "
-                        "steps: the validation MSE fell by more than 1 % over the last 20 % of "
-                        "the budget. False when either value is non-finite."),
+    ("still_improving", "`finite`, and the mean of `val_curve` over its points after 80 % of "
+                        "the total steps S is below `(1 - 0.01)` times its mean over the points "
+                        "in (60 % S, 80 % S]: the validation MSE fell by more than 1 % over the "
+                        "last 20 % of the budget, measured on window means so that one noisy "
+                        "point does not decide it. False when a window is empty or holds a "
+                        "non-finite point."),
 )
 
 SORT_RULE = (
@@ -221,6 +228,21 @@ def with_arm(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def channel_score(r: Any, pooled: float) -> float:
+    """The geometric mean over channels of ``test_mse_channels / bayes_channels`` of one run
+    row ``r``; ``pooled`` when the row has no per-channel values; NaN if a channel's ratio is
+    non-finite or not positive."""
+    mse = _as_float_array(r.get("test_mse_channels", []))
+    floor = _as_float_array(r.get("bayes_channels", []))
+    if mse.size == 0 or mse.size != floor.size:
+        return float(pooled)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = mse / floor
+    if not (np.isfinite(ratio).all() and (ratio > 0).all()):
+        return np.nan
+    return float(np.exp(np.mean(np.log(ratio))))
+
+
 def _where(r: Any) -> str:
     return (f"run ({r['arm']}, {r['dataset']}, {r['strategy']}, lr {r['lr']:g}, "
             f"seed {r['seed']})")
@@ -246,7 +268,9 @@ def run_flags(df: pd.DataFrame) -> pd.DataFrame:
     out["finite"] = ~diverged & np.isfinite(mse)
     out["usable"] = out["finite"] & (mse < persistence)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["test_ratio"], out["gap_closed"] = ratios(mse, bayes, persistence)
+        out["test_ratio_pooled"], out["gap_closed"] = ratios(mse, bayes, persistence)
+        out["test_ratio"] = [channel_score(r, pooled) for (_, r), pooled
+                             in zip(out.iterrows(), out["test_ratio_pooled"], strict=True)]
         out["val_ratio"] = val / bayes
     val_init = pd.to_numeric(out["val_mse_init"], errors="coerce").astype(float)
     per_run: dict[str, list[Any]] = {"steps_to_50": [], "steps_to_90": [], "val_auc": [],
@@ -297,7 +321,8 @@ def quantiles(values: pd.Series) -> tuple[float, float, float]:
 
 
 LR_COLUMNS = [*GROUP, "lr", "seeds", "all_usable", "all_finite", "ratio_median", "ratio_q25",
-              "ratio_q75", "spread", "gap_closed_median", "val_ratio_median"]
+              "ratio_q75", "spread", "gap_closed_median", "val_ratio_median",
+              "pooled_ratio_median"]
 
 
 def usable_edge(all_usable: Any) -> tuple[int | None, bool]:
@@ -322,7 +347,8 @@ def usable_edge(all_usable: Any) -> tuple[int | None, bool]:
 def lr_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (arm, dataset, strategy, lr) over seeds: ``seeds``, ``all_usable``, ``all_finite``,
     the median and quartiles of ``test_ratio`` (``ratio_*``), ``spread`` (``(max - min) /
-    median`` of ``test_mse``), the median ``gap_closed`` and the median ``val_ratio``.
+    median`` of ``test_mse``), the median ``gap_closed``, the median ``val_ratio`` and the
+    median ``test_ratio_pooled``.
 
     ``runs`` must carry :func:`run_flags`' columns.
     """
@@ -338,6 +364,7 @@ def lr_table(runs: pd.DataFrame) -> pd.DataFrame:
             "all_usable": bool(g["usable"].all()), "all_finite": bool(g["finite"].all()),
             "ratio_median": med, "ratio_q25": q25, "ratio_q75": q75, "spread": spread,
             "gap_closed_median": float(np.median(g["gap_closed"].to_numpy(dtype=float))),
+            "pooled_ratio_median": float(np.median(g["test_ratio_pooled"].to_numpy(dtype=float))),
             "val_ratio_median": float(np.median(g["val_ratio"].to_numpy(dtype=float))),
         })
     return pd.DataFrame(rows, columns=LR_COLUMNS)
@@ -438,12 +465,20 @@ def summarize(df: pd.DataFrame, metrics: list[Metric] | None = None,
 
 def floors(df: pd.DataFrame) -> pd.DataFrame:
     """Per (arm, dataset): ``bayes``, ``persistence`` and ``variance`` (median over its runs:
-    they are the same for every run of a dataset)."""
+    they are the same for every run of a dataset), and ``floor_name`` (what ``bayes`` is: the
+    "Bayes floor", or a real series' "AR(p) baseline")."""
     cols = {"bayes_mse": "bayes", "persistence_mse": "persistence", "variance": "variance"}
     if df.empty:
-        return pd.DataFrame(columns=["arm", "dataset", *cols.values()])
-    out = with_arm(df).groupby(["arm", "dataset"], sort=True)[list(cols)].median()
-    return out.rename(columns=cols).reset_index()
+        return pd.DataFrame(columns=["arm", "dataset", *cols.values(), "floor_name"])
+    df = with_arm(df)
+    out = df.groupby(["arm", "dataset"], sort=True)[list(cols)].median()
+    out = out.rename(columns=cols).reset_index()
+    names = (df.groupby(["arm", "dataset"], sort=True)["floor_name"].first()
+             if "floor_name" in df else None)
+    out["floor_name"] = (["Bayes floor"] * len(out) if names is None else
+                         [names.get((a, d)) or "Bayes floor"
+                          for a, d in zip(out["arm"], out["dataset"], strict=True)])
+    return out
 
 
 def reference_rows(df: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -459,7 +494,8 @@ def reference_rows(df: pd.DataFrame, columns: tuple[str, ...] | None = None) -> 
                       "mean predictor": (v / b, float(np.divide(p - v, p - b)))}
         for name in REFERENCES:
             ratio, gap = values[name]
-            row = {"arm": f["arm"], "dataset": f["dataset"], "strategy": name,
+            label = f["floor_name"] if name == "Bayes floor" else name
+            row = {"arm": f["arm"], "dataset": f["dataset"], "strategy": label,
                    "kind": "reference", "usable_ratio_median": ratio, "best_ratio_median": ratio,
                    "val_auc_median": ratio, "best_gap_closed": gap}
             rows.append({k: v for k, v in row.items() if k in columns})

@@ -101,9 +101,11 @@ class SweepSpec:
                 lrs: Sequence[float] | None = None) -> list[RunConfig]:
         """Resolved configs of one strategy × dataset × arm, LR-major (``lrs``: the grid)."""
         settings = strategy.settings(self.settings.get(strategy.name))
+        channels = datasets.get(dataset).channels  # a real series fixes the width
+        options = {**self.overrides, **self.arms[arm],
+                   **({"channels": channels} if channels else {})}
         return [resolve(self.profile, strategy=strategy.name, strategy_code=strategy.code_hash,
-                        settings=settings, dataset=dataset, lr=lr, seed=s, arm=arm,
-                        **self.overrides, **self.arms[arm])
+                        settings=settings, dataset=dataset, lr=lr, seed=s, arm=arm, **options)
                 for lr in (self.lrs if lrs is None else lrs) for s in range(self.seeds)]
 
     def validate(self) -> None:
@@ -156,7 +158,8 @@ class SweepSpec:
 
 @dataclass
 class DataBundle:
-    """Everything one dataset contributes to a run: four independent draws of the process."""
+    """Everything one dataset contributes to a run: four independent draws of a process, or
+    the parts of a real series split in time (:meth:`from_series`)."""
 
     pool: np.ndarray  # (train_sequences, 4·window + 1, C) training pool
     val_x: np.ndarray  # (val_sequences, val_length, C): LR choice and validation curves
@@ -164,23 +167,61 @@ class DataBundle:
     init_x: np.ndarray  # (init_sequences, init_length, C) for the forward pass at init
     floors: dict[str, float]  # channel means of variance, bayes, persistence
     test_variance: float  # the test data's own variance (best constant predictor's MSE)
+    channel_floors: dict[str, np.ndarray]  # the floors per channel, each (C,)
+    floor_name: str = "Bayes floor"  # what the "bayes" floor is
 
     @classmethod
     def build(cls, cfg: RunConfig) -> DataBundle:
         """Draw the data ``cfg`` asks for."""
+        if datasets.get(cfg.dataset).kind == "series":
+            return cls.from_series(cfg)
         def gen(n: int, t: int, s: int) -> np.ndarray:
             return datasets.generate(cfg.dataset, n, t, cfg.channels, s, cfg.data_scale)
 
         test_x = gen(cfg.test_sequences, cfg.test_length, TEST_DATA_SEED)
+        fl = datasets.floors(cfg.dataset, cfg.channels, cfg.data_scale)
         return cls(
             pool=gen(cfg.train_sequences, 4 * cfg.window + 1, TRAIN_DATA_SEED),
             val_x=gen(cfg.val_sequences, cfg.val_length, VAL_DATA_SEED),
             test_x=test_x,
             init_x=gen(cfg.init_sequences, cfg.init_length, INIT_DATA_SEED),
-            floors=datasets.floors(cfg.dataset, cfg.channels, cfg.data_scale).as_dict(),
+            floors=fl.as_dict(),
+            channel_floors={"variance": fl.variance, "bayes": fl.bayes,
+                            "persistence": fl.persistence},
             test_variance=float(np.mean(np.var(test_x[:, 1:].reshape(-1, cfg.channels),
                                                axis=0, dtype=np.float64))),
         )
+
+
+    @classmethod
+    def from_series(cls, cfg: RunConfig) -> DataBundle:
+        """A real series (:mod:`bench.series`): split in time into train / validation / test
+        (standardised on train, times ``data_scale`` like the synthetic data), the training
+        pool = ``train_sequences`` random windows of the training part, validation and test =
+        their whole parts as one sequence each, the pass at init over the whole series. The
+        "bayes" floor is the test MSE of the AR(p) baseline fitted on the training part (order
+        by AIC); persistence and variance are measured on the test part."""
+        from bench import series
+
+        ds = datasets.get(cfg.dataset)
+        sp = series.split(np.asarray(ds.module.series(), dtype=np.float64))
+        base = series.ar_baseline(sp, max_lag=int(getattr(ds.module, "AR_MAX_LAG", 24)))
+        k = float(cfg.data_scale) ** 2
+        rng = np.random.default_rng(TRAIN_DATA_SEED)
+        scaled = {name: getattr(sp, name) * cfg.data_scale for name in ("train", "val", "test")}
+        pool = series.windows(scaled["train"], cfg.train_sequences, 4 * cfg.window + 1, rng)
+        per = {"variance": series.variance(sp.test) * k, "bayes": base.test_mse * k,
+               "persistence": series.persistence_mse(sp.test) * k}
+        orders = sorted(set(base.lags))
+        name = "AR({}) baseline".format(",".join(str(p) for p in orders))
+        f32 = np.float32
+        return cls(pool=pool.astype(f32), val_x=scaled["val"][None].astype(f32),
+                   test_x=scaled["test"][None].astype(f32),
+                   init_x=np.concatenate([scaled["train"], scaled["val"],
+                                          scaled["test"]])[None].astype(f32),
+                   floors={n: float(np.mean(v)) for n, v in per.items()},
+                   test_variance=float(np.mean(per["variance"])), channel_floors=per,
+                   floor_name=name)
 
 
 def environment() -> dict[str, Any]:
@@ -267,8 +308,12 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
     test_group = train.eval_group_size(len(configs), test_x.shape, cfg0.hidden, axis)
     val_group = train.eval_group_size(len(configs), val_x.shape, cfg0.hidden, axis)
 
-    def mse(params: Any, x: jax.Array, group: int) -> np.ndarray:
-        return np.asarray(train.eval_mse(params, x, arch=arch, group=group, axis=axis))
+    def mse(params: Any, x: jax.Array, group: int) -> np.ndarray:  # pooled over channels
+        return channel_mse(params, x, group).mean(axis=1)
+
+    def channel_mse(params: Any, x: jax.Array, group: int) -> np.ndarray:  # (runs, C)
+        return np.asarray(train.eval_mse(params, x, arch=arch, group=group, axis=axis),
+                          np.float64)
 
     with clock.phase("test"):
         test_init = mse(seed_params, test_x, test_group)
@@ -291,7 +336,8 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
     loss = np.concatenate(losses, axis=1)
     val = np.stack(val_curve, axis=1)  # (runs, points)
     with clock.phase("test"):
-        test = mse(state["params"], test_x, test_group)
+        test_channels = channel_mse(state["params"], test_x, test_group)
+        test = test_channels.mean(axis=1)
     diverged = np.asarray(state["diverged"])
     div_step = np.asarray(state["diverged_step"])
     wall = time.perf_counter() - t0
@@ -317,7 +363,11 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
             val_mse_init=float(val_init[si]), val_mse=float(val[i, -1]),
             val_curve=[float(v) for v in val[i]], val_steps=list(val_steps),
             test_mse_init=float(test_init[si]), test_mse=float(test[i]),
+            test_mse_channels=[float(v) for v in test_channels[i]],
+            bayes_channels=[float(v) for v in bundle.channel_floors["bayes"]],
+            persistence_channels=[float(v) for v in bundle.channel_floors["persistence"]],
             variance=fl["variance"], test_variance=bundle.test_variance,
+            floor_name=bundle.floor_name,
             bayes_mse=fl["bayes"], persistence_mse=fl["persistence"],
             chunk_wall_s=wall, chunk_runs=len(configs), chunk_phase_s=phases,
         ))

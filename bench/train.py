@@ -11,7 +11,8 @@ Follow one chunk of runs:
    step on the one-step MSE. A run whose loss, gradients or new parameters are non-finite is
    *frozen*: its parameters and optimizer state stop changing and its divergence step is kept.
    Runs never interact, so one diverging run cannot disturb another.
-3. :func:`eval_mse` measures the deterministic one-step MSE on long held-out sequences.
+3. :func:`eval_mse` measures the deterministic one-step MSE, per channel, on long held-out
+   sequences.
 
 Runs with the same seed share initial parameters, batch order and dropout masks, so the learning
 rate is the only thing that differs between them.
@@ -281,18 +282,25 @@ def eval_group_size(n_runs: int, x_shape: tuple[int, ...], hidden: tuple[int, ..
     return g
 
 
+def channel_mse(pred: Array, x: Array) -> Array:
+    """Per channel, the mean over batch and time of (ŷ(t) − x(t+1))²: shape (C,)."""
+    return jnp.mean((pred[:, :-1] - x[:, 1:]) ** 2, axis=(0, 1))
+
+
 @functools.partial(jax.jit, static_argnames=("arch", "group", "axis"))
 def eval_mse(params: Any, x: Array, *, arch: Arch, axis: str, group: int = 1) -> Array:
-    """Deterministic one-step MSE of every run (leading axis of ``params``) on ``x``.
+    """Deterministic one-step MSE of every run (leading axis of ``params``) on ``x``, per
+    channel: shape (runs, C); its mean over channels is the pooled MSE.
 
     Sequences go through ``group`` at a time (``lax.map`` over groups) to bound memory on long
-    inputs; the MSE is the mean over sequences, time and channels. Non-finite predictions give a
-    non-finite MSE.
+    inputs; each channel's MSE is the mean over sequences and time. Non-finite predictions give
+    a non-finite MSE.
     """
     groups = x.reshape(x.shape[0] // group, group, *x.shape[1:])
 
     def per_run(p: Any) -> Array:
-        return jnp.mean(jax.lax.map(lambda g: one_step_mse(arch.forward(p, g), g), groups))
+        return jnp.mean(jax.lax.map(lambda g: channel_mse(arch.forward(p, g), g), groups),
+                        axis=0)
 
     return over_runs(per_run, params, axis)
 

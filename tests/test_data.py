@@ -25,6 +25,10 @@ N_ERR = N_SEQ * (LENGTH - WARMUP)
 N_SIGMA = 4.0
 PINK_ORDER = 64  # Levinson predictor order used on pink data (converged to ~1e-4 relative)
 
+# the synthetic processes (real series, KIND = "series", are tested in test_series.py)
+PROCESSES = tuple(n for n in data.names() if data.get(n).kind == "process")
+
+
 
 @cache
 def sample(name: str) -> np.ndarray:
@@ -85,7 +89,7 @@ def per_seq_mean(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m.mean(axis=0), m.std(axis=0, ddof=1) / np.sqrt(m.shape[0])
 
 
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", PROCESSES)
 def test_optimal_predictor_reaches_bayes_floor(name: str) -> None:
     x = sample(name)
     err2 = (x - optimal_prediction(name, x))[:, WARMUP:] ** 2
@@ -96,7 +100,7 @@ def test_optimal_predictor_reaches_bayes_floor(name: str) -> None:
     np.testing.assert_array_less(np.abs(mse - bayes), N_SIGMA * se)
 
 
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", PROCESSES)
 def test_persistence_and_variance_by_monte_carlo(name: str) -> None:
     x = sample(name)
     f = data.floors(name, C)
@@ -106,7 +110,7 @@ def test_persistence_and_variance_by_monte_carlo(name: str) -> None:
     np.testing.assert_array_less(np.abs(var - f.variance), N_SIGMA * se)
 
 
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", PROCESSES)
 def test_wrong_predictor_is_measurably_worse(name: str) -> None:
     x = sample(name)
     opt2 = (x - optimal_prediction(name, x))[:, WARMUP:] ** 2
@@ -118,7 +122,7 @@ def test_wrong_predictor_is_measurably_worse(name: str) -> None:
     np.testing.assert_array_less(np.abs(excess - (bad_mse - bayes)), N_SIGMA * se)
 
 
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", PROCESSES)
 @pytest.mark.parametrize("scale", [1.0, 0.3])
 def test_floor_ordering_and_scaling(name: str, scale: float) -> None:
     f = data.floors(name, C, scale)
@@ -135,7 +139,7 @@ def test_floor_ordering_and_scaling(name: str, scale: float) -> None:
     assert d["bayes"] == pytest.approx(f.bayes.mean()) and isinstance(d["bayes"], float)
 
 
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", PROCESSES)
 def test_bayes_floor_is_limit_of_levinson_durbin(name: str) -> None:
     """Closed-form floors agree with the infinite-order linear predictor of the autocovariance."""
     gamma = data.autocovariance(name, 1024, C)
@@ -171,7 +175,7 @@ def test_kalman_textbook_numbers() -> None:
     )
 
 
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", PROCESSES)
 def test_stationary_from_first_step(name: str) -> None:
     n, length, scale = 20000, 40, 2.5
     x = data.generate(name, n, length, C, seed=7, scale=scale).astype(np.float64)
@@ -186,7 +190,7 @@ def test_stationary_from_first_step(name: str) -> None:
         np.testing.assert_array_less(np.abs(prod.mean(axis=0) - gamma[1]), N_SIGMA * se)
 
 
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", PROCESSES)
 def test_dtype_shape_and_determinism(name: str) -> None:
     a = data.generate(name, 3, 50, channels=4, seed=5)
     assert a.dtype == np.float32 and a.shape == (3, 50, 4)
@@ -219,7 +223,7 @@ def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
 # --- the registry -------------------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILT_INS = {"ar1", "ar2", "ou", "ar1_noisy", "pink"}
+BUILT_INS = {"ar1", "ar2", "ou", "ar1_noisy", "pink", "co2", "elnino", "sunspots"}
 
 
 def test_built_ins_are_discovered_and_datasets_constant_still_works() -> None:
@@ -228,7 +232,9 @@ def test_built_ins_are_discovered_and_datasets_constant_still_works() -> None:
     assert data.names() == tuple(sorted(found)) and data.DATASETS == data.names()
     for name in BUILT_INS:
         d = data.get(name)
-        assert d.origin == f"bench/datasets/{name}.py" and d.has_autocovariance
+        assert d.origin == f"bench/datasets/{name}.py"
+        assert d.has_autocovariance == (d.kind == "process")  # real series have no exact one
+        assert d.kind == ("series" if name in ("co2", "elnino", "sunspots") else "process")
         assert d.summary and "\n" not in d.summary
 
 

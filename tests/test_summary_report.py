@@ -459,7 +459,8 @@ def test_registry_defines_every_metric() -> None:
     assert errors == {}
     names = [m.name for m in metrics]
     assert names == ["max_usable_lr", "max_usable_censored", "usable_ratio_median",
-                     "usable_spread", "best_lr", "best_ratio_median", "best_gap_closed",
+                     "usable_spread", "best_lr", "best_ratio_median",
+                     "best_pooled_ratio_median", "best_gap_closed",
                      "steps_to_50_median", "steps_to_50_censored", "steps_to_90_median",
                      "steps_to_90_censored", "val_auc_median", "still_improving_frac",
                      "divergence_rate", "stable_frac", "usable_frac", "nan_rate_init",
@@ -665,3 +666,21 @@ def test_the_committed_sample_summary_is_what_its_records_give() -> None:
     now.seek(0)
     pd.testing.assert_frame_equal(pd.read_csv(now), pd.read_csv(root / "summary.csv"),
                                   check_exact=False, rtol=1e-12)
+
+
+def test_test_ratio_is_the_geometric_mean_of_channel_ratios() -> None:
+    """Two channels, floors 1.0 and 0.01, MSEs 1.1 and 0.04: channel ratios 1.1 and 4, so
+    test_ratio = sqrt(1.1 * 4) = 2.0976…, while the pooled ratio (1.1 + 0.04) / (1.0 + 0.01)
+    = 1.1287… hides the channel that is 4× its floor."""
+    base = run("g", 1e-3, 0, 0.57)
+    base.update(test_mse=0.57, bayes_mse=0.505, test_mse_channels=[1.1, 0.04],
+                bayes_channels=[1.0, 0.01], persistence_channels=[1.2, 0.05])
+    one = run("g", 1e-3, 1, 0.57)
+    one.update(test_mse=0.57, bayes_mse=0.505, test_mse_channels=[1.1, -0.0],
+               bayes_channels=[1.0, 0.01], persistence_channels=[1.2, 0.05])
+    f = sm.run_flags(table([base, one]))
+    assert f["test_ratio"].iloc[0] == pytest.approx(math.sqrt(1.1 * 4.0), rel=1e-12)
+    assert f["test_ratio_pooled"].iloc[0] == pytest.approx(0.57 / 0.505, rel=1e-12)
+    assert math.isnan(f["test_ratio"].iloc[1])  # a zero channel ratio has no log
+    plain = sm.run_flags(table([run("g", 1e-3, 0, 0.03)]))  # no per-channel values: pooled
+    assert plain["test_ratio"].iloc[0] == plain["test_ratio_pooled"].iloc[0]

@@ -111,9 +111,12 @@ def test_eval_mse_groups_do_not_change_the_result(glorot):
     arch = _arch(glorot, cfg)
     a = train.eval_mse(stacked, x, arch=arch, group=1, axis="map")
     b = train.eval_mse(stacked, x, arch=arch, group=4, axis="vmap")
-    pred = np.asarray(stack_forward(params, x))
-    ref = np.mean((pred[:, :-1] - np.asarray(x)[:, 1:]) ** 2)
-    np.testing.assert_allclose([a[0], b[0]], [ref, ref], rtol=1e-5)
+    pred = np.asarray(stack_forward(params, x), np.float64)
+    xs = np.asarray(x, np.float64)
+    ref = [np.mean((pred[:, :-1, c] - xs[:, 1:, c]) ** 2) for c in range(7)]  # per channel
+    assert a.shape == b.shape == (1, 7)
+    np.testing.assert_allclose(a[0], ref, rtol=1e-5)
+    np.testing.assert_allclose(b[0], ref, rtol=1e-5)
 
 
 def test_init_diagnostics_find_first_nonfinite_step():
