@@ -15,6 +15,7 @@ in log space, Var^(−1/4), damps that oscillation (tests/test_strategies.py che
 converges within the iteration limit).
 """
 
+import functools
 import warnings
 
 import jax
@@ -32,10 +33,21 @@ MAX_ITER = 10
 
 def gate_preactivation_variance(layer: dict, x: jax.Array, config: RunConfig) -> dict[str, float]:
     """Var over (batch, time, units) of each gate's z = x·W_in + h_{t−1}·W_hid."""
-    h = lstm_layer(layer, x, peephole_order=config.peephole_order)
+    var = _gate_variances(layer, x, peephole_order=config.peephole_order)
+    return {g: float(v) for g, v in zip(GATES, var, strict=True)}
+
+
+@functools.partial(jax.jit, static_argnames=("peephole_order",))
+def _gate_variances(layer: dict, x: jax.Array, peephole_order: str) -> jax.Array:
+    """The four variances of :func:`gate_preactivation_variance`, in ``GATES`` order: one
+    compiled program per shape, reused by every rescaling step, seed and chunk."""
+    h = lstm_layer(layer, x, peephole_order=peephole_order)
     h_prev = jnp.concatenate([jnp.zeros_like(h[:, :1]), h[:, :-1]], axis=1)
-    return {g: float(jnp.var(x @ layer[f"W_in_to_{g}"] + h_prev @ layer[f"W_hid_to_{g}"]))
-            for g in GATES}
+    return jnp.stack([jnp.var(x @ layer[f"W_in_to_{g}"] + h_prev @ layer[f"W_hid_to_{g}"])
+                      for g in GATES])
+
+
+_layer_output = jax.jit(lstm_layer, static_argnames=("peephole_order",))
 
 
 def init_params(key: Key, sizes: Sizes, config: RunConfig, data: Data) -> Params:
@@ -57,5 +69,5 @@ def init_params(key: Key, sizes: Sizes, config: RunConfig, data: Data) -> Params
             if not all(abs(v - 1.0) < TOL for v in var.values()):
                 warnings.warn(f"lsuv: layer {i + 1} gate variances {var} not within 1 ± {TOL} "
                               f"after {MAX_ITER} rescalings", stacklevel=2)
-        x = lstm_layer(layer, x, peephole_order=config.peephole_order)
+        x = _layer_output(layer, x, peephole_order=config.peephole_order)
     return params
