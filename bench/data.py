@@ -31,7 +31,10 @@ A dataset module defines:
 - ``sample(rng: np.random.Generator, n_seq: int, length: int, channels: int, scale: float)
   -> np.ndarray`` of shape (n_seq, length, C), every draw taken from ``rng``;
 - optionally ``autocovariance(lags: int, channels: int, scale: float) -> np.ndarray``:
-  gamma_0..gamma_lags per channel, shape (lags + 1, C).
+  gamma_0..gamma_lags per channel, shape (lags + 1, C);
+- optionally ``LABEL_PARAMS``: the names of ``params`` that head a channel's column in the
+  report's per-channel table (default: every parameter that varies across channels, except
+  the innovation variance ``q``).
 
 Shared maths (Levinson-Durbin, Kalman floors, AR path sampling) is in :mod:`bench.processes`.
 See ``docs/datasets.md`` for a complete example module.

@@ -655,20 +655,23 @@ def channel_parts(flags: pd.DataFrame, table: pd.DataFrame, ctx: ResultsContext,
 
 
 def channel_labels(dataset: str, channels: int, scale: float) -> list[str]:
-    """``c0 (phi=0.5)``-style headers from the dataset's per-channel ``params`` (only the
-    parameters that vary across channels, or all when none does); ``c<k>`` if unavailable."""
+    """``c0 (phi=0.5)``-style headers from the dataset's per-channel ``params``: its
+    ``LABEL_PARAMS`` if it names them, else every 1-d parameter that varies across channels
+    except the innovation variance ``q``; ``c<k>`` if there are none."""
     from bench import data
 
     try:
-        p = data.params(dataset, channels, scale)
+        ds = data.get(dataset)
+        p = ds.params(channels, scale)
     except Exception:  # a dataset without per-channel parameters
         return [f"c{k}" for k in range(channels)]
     cols = {k: np.asarray(v, dtype=float) for k, v in p.items()
-            if np.ndim(v) >= 1 and len(v) == channels}
-    varying = {k: v for k, v in cols.items() if np.ndim(v) == 1 and np.ptp(v) > 0} or {
-        k: v for k, v in cols.items() if np.ndim(v) == 1}
-    return [f"c{k} (" + ", ".join(f"{n}={fmt.num(v[k], 3)}" for n, v in varying.items()) + ")"
-            if varying else f"c{k}" for k in range(channels)]
+            if np.ndim(v) == 1 and len(v) == channels}
+    names = getattr(ds.module, "LABEL_PARAMS", None) or [
+        k for k, v in cols.items() if k != "q" and np.ptp(v) > 0]
+    names = [n for n in names if n in cols]
+    return [f"c{k} (" + ", ".join(f"{n}={fmt.num(cols[n][k], 3)}" for n in names) + ")"
+            if names else f"c{k}" for k in range(channels)]
 
 
 def per_channel(flags: pd.DataFrame, table: pd.DataFrame, arm: str,

@@ -90,3 +90,23 @@ def test_a_strategy_without_a_best_lr_fails_its_tasks() -> None:
     assert tasks["broken"].isna().all() and len(tasks) == 5
     p = compare.profile_ranking(flags, t).set_index("strategy")
     assert p.loc["broken", "area"] == 0.0 and p.loc["glorot", "area"] == 1.0
+
+
+def test_per_channel_table_is_the_median_channel_ratio_at_the_best_lr() -> None:
+    """Two channels with floors 0.02 and 0.03; three seeds at the best LR with channel MSEs
+    (0.022, 0.033), (0.024, 0.036), (0.030, 0.030): ratios (1.1, 1.1), (1.2, 1.2), (1.5, 1.0);
+    medians 1.2 and 1.1. A worse LR (1e-2) must not enter."""
+    from bench.report import channel_labels, per_channel
+
+    rows = []
+    for seed, (m0, m1) in enumerate([(0.022, 0.033), (0.024, 0.036), (0.030, 0.030)]):
+        for lr, k in ((1e-3, 1.0), (1e-2, 3.0)):
+            r = run("g", lr, seed, (m0 + m1) / 2 * k)
+            r.update(test_mse_channels=[m0 * k, m1 * k], bayes_channels=[0.02, 0.03],
+                     persistence_channels=[0.03, 0.04])
+            rows.append(r)
+    flags, t = _flags_table(rows)
+    table = per_channel(flags, t, "default", "ar1")
+    labels = channel_labels("ar1", 2, 0.25)
+    assert labels == ["c0 (phi=0.5)", "c1 (phi=0.99)"]
+    assert table.set_index("strategy").loc["g"].tolist() == ["1.2", "1.1"]

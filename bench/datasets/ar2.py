@@ -21,15 +21,19 @@ import numpy as np
 
 from bench.processes import Floors, ar_paths, floors_from_autocovariance
 
+# the parameters that name a channel in the report's per-channel table
+LABEL_PARAMS = ("period", "r")
+
 
 def params(channels: int, scale: float) -> dict[str, np.ndarray]:
-    """``phi1``, ``phi2`` and the innovation variance ``q`` per channel."""
+    """``phi1``, ``phi2``, the innovation variance ``q``, and the roots' modulus ``r`` and
+    oscillation ``period`` 2π/ω per channel."""
     var = float(scale) ** 2
     r = np.linspace(0.9, 0.97, channels)
     omega = 2.0 * np.pi / np.geomspace(5.0, 50.0, channels)
     phi1, phi2 = 2.0 * r * np.cos(omega), -(r**2)
     q = var * (1.0 + phi2) * ((1.0 - phi2) ** 2 - phi1**2) / (1.0 - phi2)
-    return {"phi1": phi1, "phi2": phi2, "q": q}
+    return {"phi1": phi1, "phi2": phi2, "q": q, "r": r, "period": 2.0 * np.pi / omega}
 
 
 def autocovariance(lags: int, channels: int, scale: float) -> np.ndarray:

@@ -31,6 +31,7 @@ from bench.series import describe
 
 KIND = "series"
 CHANNELS = 1
+LABEL_PARAMS = ("ar_order", "lag1_autocorrelation")  # heads of the per-channel table
 AR_MAX_LAG = 24  # lags offered to the AIC of the AR baseline (two solar cycles)
 
 
