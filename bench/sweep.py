@@ -545,9 +545,14 @@ def program_key(job: Job) -> tuple:
 
 @functools.cache
 def _architecture(strategy: str) -> Any:
+    """The strategy's architecture; for a strategy that cannot build one, its name (its jobs
+    then fail in :func:`execute`, where the failure is recorded, not here)."""
     from bench.registry import architecture
 
-    return architecture(get_strategy(strategy))
+    try:
+        return architecture(get_strategy(strategy))
+    except Exception:  # a broken strategy: reported when its job runs
+        return ("broken", strategy)
 
 
 def assign(jobs: Sequence[Job], workers: int) -> list[list[Job]]:

@@ -21,6 +21,7 @@ from bench.figures import KIND as FIGURES
 from bench.metrics import Metric
 
 REPO = Path(__file__).resolve().parent.parent
+BUILT_IN_FIGURES = sorted(p.stem for p in (REPO / "bench" / "figures").glob("[!_]*.py"))
 
 METRIC_MODULE = '''
 from bench.metrics import Cell, Metric
@@ -141,7 +142,7 @@ def test_a_metric_and_a_figure_are_one_file_each(tmp_path: Path) -> None:
     assert "the largest `test_mse` of the cell (plugin)." in md  # the definition
     assert "](figures/my_fig.png)" in md and "Plugin figure: largest test MSE" in md
     assert (root / "figures" / "my_fig.png").read_bytes().startswith(b"\x89PNG")
-    assert page.count("data:image/png;base64,") == 7
+    assert page.count("data:image/png;base64,") == len(BUILT_IN_FIGURES) + 1  # and my_fig
     assert 'id="figure-my_fig"' in page and "Plugin figure: largest test MSE" in page
     assert "None: every strategy ran." in md
 
@@ -169,7 +170,7 @@ def test_broken_plugins_are_reported_and_the_others_work(tmp_path: Path) -> None
     assert "crashing" not in csv.columns and "broken" not in csv.columns
     assert list(csv.columns) == list(sm.summary_columns())  # every built-in metric is there
     assert "largest usable LR" in md and "never shown" not in md
-    assert len(list((root / "figures").glob("*.png"))) == 6
+    assert len(list((root / "figures").glob("*.png"))) == len(BUILT_IN_FIGURES)
 
 
 def module(**attrs: object) -> types.ModuleType:

@@ -79,4 +79,7 @@ def test_row_flattens_the_config_and_the_strategy_settings():
     assert row["cfg.hidden"] == [8] and row["cfg.steps"] == 4
     assert row["cfg.settings.t_max"] == 64.0
     assert "cfg.lr" not in row and "config" not in row  # lr is a column of its own
-    assert set(COLUMNS) - {"config"} <= set(row)
+    assert set(COLUMNS) - {"config", "chunk_phase_s"} <= set(row)
+    assert "chunk_phase_s" not in row  # flattened: chunk_phase_s.<phase> columns
+    phased = record(chunk_phase_s={"train": 2.5, "compile": 1.0}).row()
+    assert phased["chunk_phase_s.train"] == 2.5 and phased["chunk_phase_s.compile"] == 1.0

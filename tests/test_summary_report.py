@@ -545,24 +545,27 @@ def test_write_report(tmp_path: Path) -> None:
     md_path, html_path = write_report(root)
     assert (md_path, html_path) == (root / "report.md", root / "report.html")
     md, page = md_path.read_text(), html_path.read_text()
-    assert page.count("data:image/png;base64,") == 6
+    n_figures = len(list((Path(sm.__file__).parent / "figures").glob("[!_]*.py")))
+    assert n_figures == 7  # the built-in figure modules
+    assert page.count("data:image/png;base64,") == n_figures
     assert not re.search(r'src="(?!data:)', page)  # nothing fetched from elsewhere
     assert len(page) < 1_500_000
     for name in ("stable", "above", "blowup", "improving", "broken", "ZeroDivisionError: boom"):
         assert name in md and name in page, name
     figures = re.findall(r"\]\((figures/[\w.-]+\.png)\)", md)
-    assert len(figures) == 6 and "figures/validation_curves.png" in figures
+    assert len(figures) == n_figures and "figures/validation_curves.png" in figures
     for f in figures:
         assert (root / f).read_bytes().startswith(b"\x89PNG"), f
     assert "runs.parquet" in md and "abc1234" in md
     assert "| stable " in md and "Bayes floor (reference)" in md
     assert "max_usable_lr" in md and "still_improving" in md  # the definitions are in
     heads = [line for line in md.splitlines() if line.startswith("## ")]
-    assert heads == ["## Findings", "## Summary", "## More figures", "## Failures",
-                     "## What was run", "## Metric definitions", "## Environment and wall time"]
+    assert heads == ["## Findings", "## Summary", "## Paired comparisons", "## More figures",
+                     "## Failures", "## What was run", "## Metric definitions",
+                     "## Environment and wall time"]  # no "Per channel": no channel values
     assert md.index("## Findings") < md.index("figures/lr_sensitivity.png") < md.index("## Summary")
     findings = md[md.index("## Findings"):md.index("## Summary")]
-    summary = md[md.index("## Summary"):md.index("## More figures")]
+    summary = md[md.index("## Summary"):md.index("## Paired comparisons")]
     clean = "### Arm `clean`: dropout=0, peephole_order=graves"
     lasagne = "### Arm `lasagne-0.1`: dropout=0.33, peephole_order=lasagne-0.1"
     for part in (findings, summary):
@@ -573,7 +576,9 @@ def test_write_report(tmp_path: Path) -> None:
     # improving: 16 >= 0.8 * 20 is the point compared with the last: 0.0285 < 0.99 * 0.03
     assert "`improving` (3 of 3 seeds)" in findings and "too short" in findings
     assert "did not close 90 %" in findings  # 0.0285 > 0.0255 at every point
-    assert "3 seeds" in findings and "no differences between strategies" in findings
+    assert "paired over 3 seeds" in findings and "intervals are wide" in findings
+    # 3 seeds never resolve a difference (compare.MIN_SEEDS): everything is "not resolved"
+    assert "Not resolved against `" in findings and "Closer to the floor" not in findings
     for claim in ("Lowest", "best strategy", "better than"):
         assert claim not in findings, claim
     assert "Budget: 20 training steps per run." in summary
