@@ -76,7 +76,8 @@ def dynamics(params: Any, x: Array, *, arch: Any, axis: str, lags: int = LAGS,
     """Device part of the diagnostics of every run (leading axis of ``params``, mapped along
     ``axis`` as :func:`bench.train.over_runs`) over ``x`` (B, T, C): per layer ``unit_trace``
     (blocks, H): max over sequences of |h_u| per block; ``c_trace`` (blocks,); ``saturation``
-    (4,) in :data:`GATES` order; ``forget_mean``; ``jacobians`` (lags, 2H, 2H) or None.
+    (4,) in :data:`GATES` order; ``forget_mean``; ``jacobians`` (lags, 2H, 2H) or None; and
+    ``stats``, the numbers of :func:`bench.train.init_diagnostics` from the same pass.
     ``arch``: a :class:`bench.train.Arch`."""
     from bench.train import over_runs
 
@@ -92,8 +93,11 @@ def _dynamics(params: Any, *, x: Array, arch: Any, lags: int, blocks: int) -> di
                                  peephole_order=arch.peephole_order, return_states=True)
     kw = {"nonlinearity": arch.nonlinearity, "cell_nonlinearity": arch.cell_nonlinearity,
           "peephole_order": arch.peephole_order}
-    out: dict[str, list] = {k: [] for k in ("unit_trace", "c_trace", "saturation",
-                                            "forget_mean", "jacobians")}
+    from bench.train import state_stats
+
+    out: dict[str, Any] = {k: [] for k in ("unit_trace", "c_trace", "saturation",
+                                           "forget_mean", "jacobians")}
+    out["stats"] = state_stats(states, blocks)  # what bench.train.init_diagnostics gives
     inp = x
     t_len = x.shape[1]
     n_blocks = min(blocks, t_len)
@@ -191,7 +195,7 @@ def summarize(raw: dict[str, list], params: Any, init_length: int,
               run: int = 0) -> dict[str, list]:
     """Per layer, the numbers a record keeps (see the module docstring) for run ``run`` of a
     :func:`dynamics` output ``raw`` (host arrays) and of its parameters ``params``."""
-    raw = jax.tree.map(lambda a: a[run], raw)
+    raw = jax.tree.map(lambda a: a[run], {k: v for k, v in raw.items() if k != "stats"})
     named = [jax.tree.map(lambda a: np.asarray(a)[run], layer)
              for layer in model.unpack_stack(params)]
     out: dict[str, list] = {k: [] for k in (
