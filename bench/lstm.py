@@ -408,3 +408,26 @@ def packed_layer(
     if return_cell:
         return hs, jnp.swapaxes(cs, 0, 1)
     return hs
+
+
+def step(
+    packed: Mapping[str, Array],
+    x_t: Array,
+    h_prev: Array,
+    c_prev: Array,
+    *,
+    nonlinearity: str = "tanh",
+    cell_nonlinearity: str = "tanh",
+    peephole_order: str = "graves",
+) -> tuple[Array, Array, dict[str, Array]]:
+    """One step of one layer (the equations of this module's docstring) on parameters in
+    :func:`pack`'s layout: ``(h_t, c_t, gates)`` with ``gates`` the sigmoid outputs
+    ``ingate``, ``forgetgate``, ``outgate`` (σ(·) before Lasagne 0.1's peephole is added) and
+    ``cell``, the cell input ``cell_nonlinearity(z_c)``. For diagnostics: differentiable in
+    ``h_prev`` and ``c_prev`` (``jax.jacfwd``), any leading batch axes."""
+    cell = _Cell(get_nonlinearity(nonlinearity), get_nonlinearity(cell_nonlinearity),
+                 peephole_order, 0.0)
+    peep = {g: packed[f"W_cell_to_{g}"] for g in PEEPHOLE_GATES if f"W_cell_to_{g}" in packed}
+    z = jnp.concatenate([x_t, h_prev], axis=-1) @ packed["W"] + packed["b"]
+    c, h, (i, f, s_o, z_c, _) = cell(peep, z, c_prev, h_prev, None)
+    return h, c, {"ingate": i, "forgetgate": f, "outgate": s_o, "cell": cell.cell_act(z_c)}

@@ -15,6 +15,14 @@ Fields (per layer lists run from the first LSTM layer to the last):
   ``init_nonfinite_frac`` (fraction of non-finite h), ``init_first_nonfinite`` (first step with a
   non-finite h, -1 if none), ``init_max_h`` and ``init_max_c`` (max |h|, |c| over finite values),
   ``init_h_trace`` (max |h| over blocks of time);
+- dynamics of the same pass (:mod:`bench.diagnostics`, per layer): ``init_growth_h`` and
+  ``init_growth_c`` (growth of max |h|, |c| per 1 000 steps), ``init_jac_radius`` and
+  ``init_jac_sigma`` (mean spectral radius and largest singular value of the step Jacobian),
+  ``init_memory_horizon`` and ``init_grad_lag`` (gradient norm against lag), ``init_saturation``
+  (gate → saturated fraction), ``init_forget_timescale`` (1 / (1 − mean forget gate)),
+  ``init_culprits`` (the fastest-growing units with their biases and self-weights); and the
+  same pass on the trained weights: ``trained_nonfinite_frac``, ``trained_first_nonfinite``
+  and ``trained_<diagnostic>`` for the diagnostics above;
 - training: ``loss_curve`` (block means of the training loss, with dropout when the run has
   it; null after a divergence), ``diverged``, ``diverged_step`` (-1 if not);
 - validation (a set disjoint from the training pool and the test set; no dropout):
@@ -70,6 +78,25 @@ class RunRecord:
     init_max_h: list[float] = field(default_factory=list)
     init_max_c: list[float] = field(default_factory=list)
     init_h_trace: list[list[float]] = field(default_factory=list)
+    init_growth_h: list[float] = field(default_factory=list)
+    init_growth_c: list[float] = field(default_factory=list)
+    init_jac_radius: list[float] = field(default_factory=list)
+    init_jac_sigma: list[float] = field(default_factory=list)
+    init_memory_horizon: list[float] = field(default_factory=list)
+    init_grad_lag: list[list[float]] = field(default_factory=list)
+    init_saturation: list[dict[str, float]] = field(default_factory=list)
+    init_forget_timescale: list[float] = field(default_factory=list)
+    init_culprits: list[list[dict[str, float]]] = field(default_factory=list)
+    trained_nonfinite_frac: list[float] = field(default_factory=list)
+    trained_first_nonfinite: list[int] = field(default_factory=list)
+    trained_growth_h: list[float] = field(default_factory=list)
+    trained_growth_c: list[float] = field(default_factory=list)
+    trained_jac_radius: list[float] = field(default_factory=list)
+    trained_jac_sigma: list[float] = field(default_factory=list)
+    trained_memory_horizon: list[float] = field(default_factory=list)
+    trained_saturation: list[dict[str, float]] = field(default_factory=list)
+    trained_forget_timescale: list[float] = field(default_factory=list)
+    trained_culprits: list[list[dict[str, float]]] = field(default_factory=list)
     loss_curve: list[float] = field(default_factory=list)
     val_curve: list[float] = field(default_factory=list)
     val_steps: list[int] = field(default_factory=list)
@@ -140,6 +167,8 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             raise ValueError
         if kind is list:
             return [_coerce(name, typing.get_args(hint)[0], v) for v in value]
+        if kind is dict and typing.get_args(hint)[1:] == (float,):  # null → NaN in the values
+            return {k: _coerce(name, float, v) for k, v in value.items()}
         return value
     except (TypeError, ValueError):
         raise ValueError(f"field {name!r}: {value!r} is not a {hint}") from None

@@ -558,6 +558,7 @@ def build_document(res: Results) -> tuple[str, list[Part], pd.DataFrame,
                   table_markdown(display_table(rows, metrics))]
     parts += comparison_parts(comp, rank, profile, ctx, options)
     parts += channel_parts(flags, table, ctx, options)
+    parts += why_parts(flags, table, ctx, options)
     if len(blocks) > 1:
         parts += ["## More figures", *blocks[1:]]
 
@@ -652,6 +653,104 @@ def channel_parts(flags: pd.DataFrame, table: pd.DataFrame, ctx: ResultsContext,
             arm_now = arm
         parts += [f"#### Dataset `{ds}`", table_markdown(t)]
     return parts if len(parts) > 2 else []
+
+
+WHY_COLUMNS = ("growth_init", "jac_radius_init", "memory_horizon_init", "saturation_init",
+               "nan_rate_init", "growth_trained", "jac_radius_trained", "nonfinite_trained")
+GROWTH_ALARM = 2.0  # growth per 1 000 steps above which a strategy is named as growing
+
+
+def _culprit_text(runs: pd.DataFrame, prefix: str = "init") -> str:
+    """The fastest-growing units of the first seed's fastest-growing layer, with biases."""
+    col, growth = f"{prefix}_culprits", f"{prefix}_growth_h"
+    if col not in runs or not len(runs):
+        return ""
+    r = runs.sort_values("seed").iloc[0]
+    layers, g = r[col], np.asarray([np.nan if v is None else v for v in r[growth]], float)
+    if not isinstance(layers, list | np.ndarray) or not len(layers) or np.isnan(g).all():
+        return ""
+    li = int(np.nanargmax(g))
+    units = []
+    for u in list(layers[li])[:2]:
+        biases = ", ".join(f"{k} {fmt.num(u[k], 3)}" for k in
+                           ("b_ingate", "b_forgetgate", "b_cell", "b_outgate")
+                           if u.get(k) not in (None, 0.0))
+        units.append(f"unit {int(u['unit'])} (×{fmt.num(u['growth_h'], 3)}"
+                     + (f"; {biases}" if biases else "") + ")")
+    return f"; fastest-growing units (seed {r['seed']}, layer {li + 1}): " + ", ".join(units)
+
+
+def why_sentences(t: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    """Per strategy of one (arm, dataset) whose diagnostics are out of the ordinary, a sentence
+    linking them to its outcome; then the strategies that are bounded at init."""
+    items, calm = [], []
+    for _, row in t.iterrows():
+        name = row["strategy"]
+        d = runs[runs["strategy"] == name]
+        parts = []
+        g = row.get("growth_init")
+        if not fmt.is_missing(g) and g > GROWTH_ALARM:
+            text = f"max |h| grows ×{fmt.num(g, 3)} per 1 000 steps at init"
+            if not fmt.is_missing(row.get("nan_rate_init")) and row["nan_rate_init"] > 0:
+                first = [f[-1] for f in d.groupby("seed")["init_first_nonfinite"].first()
+                         if isinstance(f, list | np.ndarray) and len(f) and f[-1] >= 0]
+                if first:
+                    text += (f" → non-finite from step ≈ {fmt.count(np.median(first))} "
+                             f"({len(first)} of {d['seed'].nunique()} seeds)")
+            parts.append(text + _culprit_text(d))
+        r = row.get("jac_radius_init")
+        if not fmt.is_missing(r) and r > 1:
+            parts.append(f"step-Jacobian spectral radius {fmt.num(r, 3)} > 1 at init")
+        sat = row.get("saturation_init")
+        if not fmt.is_missing(sat) and sat > 0.5:
+            parts.append(f"{fmt.pct(sat)} of one gate's values saturated at init")
+        gt, nt = row.get("growth_trained"), row.get("nonfinite_trained")
+        if (not fmt.is_missing(gt) and gt > GROWTH_ALARM) or (
+                not fmt.is_missing(nt) and nt > 0):
+            parts.append("unstable on the trained weights (best LR): growth "
+                         f"×{fmt.num(gt, 3)}, non-finite {fmt.pct(nt)} of the long pass")
+        if parts:
+            items.append(f"`{name}`: " + "; ".join(parts) + ".")
+        elif not fmt.is_missing(g):
+            calm.append(f"`{name}`")
+    if calm:
+        items.append("Bounded at init (growth ≤ ×2 per 1 000 steps, Jacobian radius ≤ 1, no "
+                     "gate over half saturated), and after training at the best LR: "
+                     + ", ".join(calm) + ".")
+    return items
+
+
+def why_parts(flags: pd.DataFrame, table: pd.DataFrame, ctx: ResultsContext,
+              options: dict[str, str]) -> list[Part]:
+    """The "Why" section: per (arm, dataset), the diagnostics of the long pass at init and on
+    the trained weights (:mod:`bench.diagnostics`), a table and one sentence per strategy."""
+    cols = [c for c in WHY_COLUMNS if c in table.columns]
+    measured = [c for c in cols if c != "nan_rate_init"]  # records without dynamics: no section
+    if not measured or table[measured].isna().all().all():
+        return []
+    metrics = {m.name: m for m in sm.metric_registry()[0]}
+    parts: list[Part] = [
+        "## Why: dynamics at init and after training",
+        "The 10 000-step forward pass at init, and the same pass on the trained weights at the "
+        "best LR: growth of max |h| per 1 000 steps, spectral radius of the step Jacobian "
+        "∂(h_t, c_t)/∂(h_{t−1}, c_{t−1}), the lag at which the gradient through time has "
+        "fallen by 10³, and gate saturation (`bench/diagnostics.py`; definitions below)."]
+    arm_now = None
+    for arm, ds in ctx.panels:
+        t = ctx.strategy_rows(ds, arm)
+        if not len(t):
+            continue
+        if arm != arm_now:
+            parts.append(_arm_heading(arm, options, "###"))
+            arm_now = arm
+        shown = pd.DataFrame({"strategy": t["strategy"].to_numpy()})
+        for c in cols:
+            shown[metrics[c].label if c in metrics else c] = [
+                metrics[c].show(r) if c in metrics else _show(r[c]) for _, r in t.iterrows()]
+        runs = flags[(flags["arm"] == arm) & (flags["dataset"] == ds)]
+        parts += [f"#### Dataset `{ds}`", _bullets(why_sentences(t, runs)),
+                  table_markdown(shown)]
+    return parts
 
 
 def channel_labels(dataset: str, channels: int, scale: float) -> list[str]:
@@ -764,5 +863,5 @@ def write_report(results_dir: str | Path) -> tuple[Path, Path]:
 
 
 __all__ = ["write_report", "load_results", "build_document", "display_table", "table_markdown",
-           "findings", "comparison_sentences", "still_improving_sentence", "arm_options",
-           "render_markdown", "render_html", "png_bytes", "Results", "FigureBlock"]
+           "findings", "comparison_sentences", "still_improving_sentence", "why_sentences",
+           "arm_options", "render_markdown", "render_html", "png_bytes", "Results", "FigureBlock"]

@@ -36,7 +36,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from bench import data as datasets
-from bench import model, timing, train
+from bench import diagnostics, model, timing, train
 from bench.config import (
     DEFAULT_LRS,
     ENGINE_VERSION,
@@ -54,6 +54,9 @@ from bench.store import Store, write_json
 # Fixed data seeds: every run of a dataset sees the same training pool, validation, test and
 # init sequences; the four are independent draws of the process (disjoint sets of sequences).
 TRAIN_DATA_SEED, TEST_DATA_SEED, INIT_DATA_SEED, VAL_DATA_SEED = 10_000, 20_000, 30_000, 40_000
+# the diagnostics of bench.diagnostics a record keeps after training too (all of them at init)
+TRAINED_DIAGNOSTICS = ("growth_h", "growth_c", "jac_radius", "jac_sigma", "memory_horizon",
+                       "saturation", "forget_timescale", "culprits")
 READOUT_KEY = 2  # the readout head's key: fold_in(PRNGKey(seed), READOUT_KEY), any strategy
 
 
@@ -301,9 +304,13 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
         seeds = sorted(per_seed)
         seed_params = jax.tree.map(lambda *xs: jnp.stack(xs), *[per_seed[s] for s in seeds])
         jax.block_until_ready((state, seed_params))
+    init_x = jnp.asarray(bundle.init_x)
     with clock.phase("init_diagnostics"):
-        diag = jax.device_get(train.init_diagnostics(seed_params, jnp.asarray(bundle.init_x),
-                                                     arch=arch, axis=axis))
+        dyn = jax.device_get(diagnostics.dynamics(seed_params, init_x, arch=arch, axis=axis))
+        diag = dyn["stats"]
+        host_params = jax.device_get(seed_params)
+        init_dyn = [diagnostics.summarize(dyn, host_params, init_x.shape[1], k)
+                    for k in range(len(seeds))]
     test_x, val_x = jnp.asarray(bundle.test_x), jnp.asarray(bundle.val_x)
     test_group = train.eval_group_size(len(configs), test_x.shape, cfg0.hidden, axis)
     val_group = train.eval_group_size(len(configs), val_x.shape, cfg0.hidden, axis)
@@ -338,6 +345,17 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
     with clock.phase("test"):
         test_channels = channel_mse(state["params"], test_x, test_group)
         test = test_channels.mean(axis=1)
+    best = _chunk_best(configs, val[:, -1], np.asarray(state["diverged"]))
+    trained: dict = {}
+    after: dict[int, dict] = {}
+    with clock.phase("trained_diagnostics"):  # the same pass on the trained weights, best LR
+        if best:
+            chosen = jax.tree.map(lambda a: a[np.asarray(best)], state["params"])
+            dyn = jax.device_get(diagnostics.dynamics(chosen, init_x, arch=arch, axis=axis))
+            trained = dyn["stats"]
+            host_params = jax.device_get(chosen)
+            after = {i: diagnostics.summarize(dyn, host_params, init_x.shape[1], k)
+                     for k, i in enumerate(best)}
     diverged = np.asarray(state["diverged"])
     div_step = np.asarray(state["diverged_step"])
     wall = time.perf_counter() - t0
@@ -358,6 +376,8 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
             init_max_h=[float(v) for v in diag["max_h"][si]],
             init_max_c=[float(v) for v in diag["max_c"][si]],
             init_h_trace=[[float(v) for v in layer] for layer in diag["h_trace"][si]],
+            **{f"init_{k}": v for k, v in init_dyn[si].items()},
+            **_trained_fields(after.get(i), trained, best.index(i) if i in best else None),
             loss_curve=_thin(curve, cfg.curve_points),
             diverged=bool(diverged[i]), diverged_step=int(div_step[i]),
             val_mse_init=float(val_init[si]), val_mse=float(val[i, -1]),
@@ -372,6 +392,34 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
             chunk_wall_s=wall, chunk_runs=len(configs), chunk_phase_s=phases,
         ))
     return records
+
+
+def _chunk_best(configs: Sequence[RunConfig], val: np.ndarray, diverged: np.ndarray) -> list[int]:
+    """Indices of the chunk's runs at its best LR by the rule of ``best_lr``
+    (:func:`bench.metrics._select.at_best_lr`): among the LRs whose every run is finite, the
+    one with the smallest median final validation MSE (the smaller LR on a tie); none if no LR
+    qualifies. The trained-weights diagnostics run on these runs only."""
+    lrs = sorted({c.lr for c in configs})
+    best, best_val = None, np.inf
+    for lr in lrs:
+        idx = [i for i, c in enumerate(configs) if c.lr == lr]
+        v = val[idx]
+        if diverged[idx].any() or not np.isfinite(v).all():
+            continue
+        m = float(np.median(v))
+        if m < best_val:
+            best, best_val = lr, m
+    return [] if best is None else [i for i, c in enumerate(configs) if c.lr == best]
+
+
+def _trained_fields(summary: dict | None, stats: dict, k: int | None) -> dict[str, Any]:
+    """The ``trained_*`` record fields of one run: empty unless the run is at its chunk's best
+    LR (``k``: its index among those runs)."""
+    if summary is None or k is None:
+        return {}
+    return {"trained_nonfinite_frac": [float(v) for v in stats["nonfinite_frac"][k]],
+            "trained_first_nonfinite": [int(v) for v in stats["first_nonfinite"][k]],
+            **{f"trained_{name}": summary[name] for name in TRAINED_DIAGNOSTICS}}
 
 
 def _edge_not_found(records: Sequence[RunRecord]) -> bool:

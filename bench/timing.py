@@ -26,7 +26,8 @@ COMPILE_EVENTS = (
     "/jax/core/compile/backend_compile_duration",
 )
 # The phases of a chunk, in order (the report and `make bench` print them in this order).
-PHASES = ("init_params", "compile", "init_diagnostics", "train", "validation", "test")
+PHASES = ("init_params", "compile", "init_diagnostics", "train", "validation", "test",
+          "trained_diagnostics")
 
 _lock = threading.Lock()
 _local = threading.local()  # JAX reports a compile in the thread that compiles

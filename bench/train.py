@@ -305,6 +305,25 @@ def eval_mse(params: Any, x: Array, *, arch: Arch, axis: str, group: int = 1) ->
     return over_runs(per_run, params, axis)
 
 
+def state_stats(states: Sequence[tuple[Array, Array]], trace_points: int = 100) -> dict:
+    """:func:`init_diagnostics`' numbers from every layer's ``(h, c)`` (batch, time, H) of one
+    run, each stacked over layers."""
+    out: dict[str, list] = {k: [] for k in ("nonfinite_frac", "first_nonfinite", "max_h",
+                                             "max_c", "h_trace")}
+    for h, c in states:
+        finite = jnp.isfinite(h)
+        bad_t = ~jnp.all(finite, axis=(0, 2))  # (time,)
+        out["nonfinite_frac"].append(jnp.mean(~finite))
+        out["first_nonfinite"].append(jnp.where(jnp.any(bad_t), jnp.argmax(bad_t), -1))
+        out["max_h"].append(jnp.max(jnp.where(finite, jnp.abs(h), 0.0)))
+        out["max_c"].append(jnp.max(jnp.where(jnp.isfinite(c), jnp.abs(c), 0.0)))
+        mag = jnp.max(jnp.where(finite, jnp.abs(h), jnp.inf), axis=(0, 2))
+        points = min(trace_points, mag.shape[0])
+        t = mag.shape[0] // points * points
+        out["h_trace"].append(jnp.max(mag[:t].reshape(points, -1), axis=1))
+    return {k: jnp.stack(v) for k, v in out.items()}
+
+
 @functools.partial(jax.jit, static_argnames=("arch", "axis", "trace_points"))
 def init_diagnostics(params: Any, x: Array, *, arch: Arch, axis: str,
                      trace_points: int = 100) -> dict:
@@ -316,23 +335,10 @@ def init_diagnostics(params: Any, x: Array, *, arch: Arch, axis: str,
     """
 
     def per_run(p: Any) -> dict:
-        hs = stack_forward(p, x, nonlinearity=arch.nonlinearity,
-                           cell_nonlinearity=arch.cell_nonlinearity,
-                           peephole_order=arch.peephole_order, return_states=True,
-                           readout=arch.readout)
-        out: dict[str, list] = {k: [] for k in ("nonfinite_frac", "first_nonfinite", "max_h",
-                                                 "max_c", "h_trace")}
-        for h, c in hs:
-            finite = jnp.isfinite(h)
-            bad_t = ~jnp.all(finite, axis=(0, 2))  # (time,)
-            out["nonfinite_frac"].append(jnp.mean(~finite))
-            out["first_nonfinite"].append(jnp.where(jnp.any(bad_t), jnp.argmax(bad_t), -1))
-            out["max_h"].append(jnp.max(jnp.where(finite, jnp.abs(h), 0.0)))
-            out["max_c"].append(jnp.max(jnp.where(jnp.isfinite(c), jnp.abs(c), 0.0)))
-            mag = jnp.max(jnp.where(finite, jnp.abs(h), jnp.inf), axis=(0, 2))
-            points = min(trace_points, mag.shape[0])
-            t = mag.shape[0] // points * points
-            out["h_trace"].append(jnp.max(mag[:t].reshape(points, -1), axis=1))
-        return {k: jnp.stack(v) for k, v in out.items()}
+        return state_stats(stack_forward(p, x, nonlinearity=arch.nonlinearity,
+                                         cell_nonlinearity=arch.cell_nonlinearity,
+                                         peephole_order=arch.peephole_order,
+                                         return_states=True, readout=arch.readout),
+                           trace_points)
 
     return over_runs(per_run, params, axis)

@@ -464,7 +464,9 @@ def test_registry_defines_every_metric() -> None:
                      "steps_to_50_median", "steps_to_50_censored", "steps_to_90_median",
                      "steps_to_90_censored", "val_auc_median", "still_improving_frac",
                      "divergence_rate", "stable_frac", "usable_frac", "nan_rate_init",
-                     "init_nonfinite_any", "runs", "seeds", "lrs", "steps"]
+                     "init_nonfinite_any", "growth_init", "jac_radius_init",
+                     "memory_horizon_init", "saturation_init", "growth_trained",
+                     "jac_radius_trained", "nonfinite_trained", "runs", "seeds", "lrs", "steps"]
     by_column = {c: m for m in metrics for c in m.columns}
     for col in sm.SUMMARY_COLUMNS:
         if col not in sm.KEY_COLUMNS:
@@ -689,3 +691,29 @@ def test_test_ratio_is_the_geometric_mean_of_channel_ratios() -> None:
     assert math.isnan(f["test_ratio"].iloc[1])  # a zero channel ratio has no log
     plain = sm.run_flags(table([run("g", 1e-3, 0, 0.03)]))  # no per-channel values: pooled
     assert plain["test_ratio"].iloc[0] == plain["test_ratio_pooled"].iloc[0]
+
+
+def test_why_sentence_links_growth_to_the_first_nonfinite_step() -> None:
+    """A strategy growing ×5.6 per 1 000 steps whose seeds go non-finite at steps 3 700, 3 800
+    and 3 900 (last layer) is described as "grows ×5.6 … → non-finite from step ≈ 3800 (3 of 3
+    seeds)" with its fastest-growing unit; a bounded one is listed as bounded."""
+    from bench.report import why_sentences
+
+    culprit = [[{"unit": 4, "growth_h": 9.0, "b_ingate": 0.0, "b_forgetgate": 10.0,
+                 "b_cell": 0.0, "b_outgate": 0.0}], []]
+    runs = pd.DataFrame([
+        {"strategy": "blowup", "seed": s, "init_first_nonfinite": [-1, step],
+         "init_culprits": culprit, "init_growth_h": [5.6, 1.0]}
+        for s, step in enumerate((3700, 3800, 3900))]
+        + [{"strategy": "calm", "seed": 0, "init_first_nonfinite": [-1, -1],
+            "init_culprits": [[], []], "init_growth_h": [1.0, 1.0]}])
+    t = pd.DataFrame([
+        {"strategy": "blowup", "growth_init": 5.6, "nan_rate_init": 0.6, "jac_radius_init":
+         math.nan, "saturation_init": 0.1},
+        {"strategy": "calm", "growth_init": 1.01, "nan_rate_init": 0.0, "jac_radius_init": 0.7,
+         "saturation_init": 0.0}])
+    items = why_sentences(t, runs)
+    assert items[0].startswith("`blowup`: max |h| grows ×5.6 per 1 000 steps at init → "
+                               "non-finite from step ≈ 3800 (3 of 3 seeds)")
+    assert "unit 4 (×9; b_forgetgate 10)" in items[0] and "layer 1" in items[0]
+    assert items[1].startswith("Bounded at init") and "`calm`" in items[1]

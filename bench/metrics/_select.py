@@ -115,3 +115,29 @@ def steps_to_target(percent: int, position: float) -> tuple[Metric, Metric]:
                            "there is no `best_lr`. Not a column of the report's table: shown as "
                            f"\"> N\" in `{median}`."),
     )
+
+
+def per_seed_layer_max(cell: Cell, column: str) -> pd.Series:
+    """Per seed (one row each: the init pass is the same for every LR of a seed), the largest
+    finite value over layers of the per-layer list ``column``; NaN where a seed has none."""
+    if column not in cell.runs or not len(cell.runs):
+        return pd.Series(dtype=float)
+    first = cell.runs.groupby("seed", sort=True).first()
+    return first[column].map(_layer_max)
+
+
+def best_lr_layer_max(cell: Cell, column: str) -> pd.Series:
+    """Per run at ``best_lr``, the largest finite value over layers of ``column`` (NaN for a
+    run without the list, e.g. one not at its chunk's best LR)."""
+    runs = runs_at(cell, at_best_lr(cell))
+    if column not in runs or not len(runs):
+        return pd.Series(dtype=float)
+    return runs[column].map(_layer_max)
+
+
+def _layer_max(values: Any) -> float:
+    if values is None or (not isinstance(values, list | tuple | np.ndarray)) or len(values) == 0:
+        return np.nan
+    v = np.asarray([np.nan if x is None else x for x in values], dtype=float)
+    v = v[~np.isnan(v)]
+    return float(v.max()) if v.size else np.nan
