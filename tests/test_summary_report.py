@@ -548,7 +548,7 @@ def test_write_report(tmp_path: Path) -> None:
     assert (md_path, html_path) == (root / "report.md", root / "report.html")
     md, page = md_path.read_text(), html_path.read_text()
     n_figures = len(list((Path(sm.__file__).parent / "figures").glob("[!_]*.py")))
-    assert n_figures == 7  # the built-in figure modules
+    assert n_figures == 9  # the built-in figure modules
     assert page.count("data:image/png;base64,") == n_figures
     assert not re.search(r'src="(?!data:)', page)  # nothing fetched from elsewhere
     assert len(page) < 1_500_000
