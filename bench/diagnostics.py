@@ -90,7 +90,8 @@ def _dynamics(params: Any, *, x: Array, arch: Any, lags: int, blocks: int) -> di
     layers = packed[:-1] if arch.readout else packed
     states = model.stack_forward(packed, x, nonlinearity=arch.nonlinearity,
                                  cell_nonlinearity=arch.cell_nonlinearity,
-                                 peephole_order=arch.peephole_order, return_states=True)
+                                 peephole_order=arch.peephole_order, return_states=True,
+                                 readout=arch.readout)
     kw = {"nonlinearity": arch.nonlinearity, "cell_nonlinearity": arch.cell_nonlinearity,
           "peephole_order": arch.peephole_order}
     from bench.train import state_stats

@@ -22,7 +22,9 @@ LAYER = 0
 
 def curves(runs: pd.DataFrame, layer: int = LAYER) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per strategy, (lags, median over seeds of G_k / G_1) from ``init_grad_lag[layer]``."""
-    out = {}
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if "init_grad_lag" not in runs:  # records written before the diagnostics
+        return out
     for name, g in runs.groupby("strategy", sort=True):
         rows = []
         for lag in g.groupby("seed", sort=True)["init_grad_lag"].first():

@@ -22,6 +22,8 @@ CAPTION = (
 def matrix(runs: pd.DataFrame) -> pd.DataFrame:
     """strategy × "L<l> <gate>" table of median saturated fractions (``init_saturation``)."""
     rows: dict[str, dict[str, list[float]]] = {}
+    if "init_saturation" not in runs:  # records written before the diagnostics
+        return pd.DataFrame()
     first = runs.groupby(["strategy", "dataset", "seed"], sort=True)["init_saturation"].first()
     for (strategy, _, _), layers in first.items():
         if not isinstance(layers, list | np.ndarray):
