@@ -476,9 +476,14 @@ def floors(df: pd.DataFrame) -> pd.DataFrame:
     names = (df.groupby(["arm", "dataset"], sort=True)["floor_name"].first()
              if "floor_name" in df else None)
     out["floor_name"] = (["Bayes floor"] * len(out) if names is None else
-                         [names.get((a, d)) or "Bayes floor"
+                         [_floor_name(names.get((a, d)))
                           for a, d in zip(out["arm"], out["dataset"], strict=True)])
     return out
+
+
+def _floor_name(name: Any) -> str:
+    """A record's ``floor_name``; "Bayes floor" where it is missing (older records)."""
+    return name if isinstance(name, str) and name else "Bayes floor"
 
 
 def reference_rows(df: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd.DataFrame:

@@ -283,3 +283,22 @@ def test_a_real_series_runs_in_a_sweep_and_its_floor_is_the_ar_baseline(tmp_path
     np.testing.assert_allclose(r.persistence_mse, S.persistence_mse(sp.test)[0] * k, rtol=1e-12)
     assert r.floor_name == f"AR({base.lags[0]}) baseline"
     assert np.isfinite(r.test_mse)
+
+
+def test_figures_name_the_ar_baseline_for_a_real_series():
+    """On a real series the ratio's denominator is the AR baseline, and the figures say so."""
+    import pandas as pd
+
+    from bench import summary as sm
+    from bench.figures import ResultsContext
+
+    runs = pd.DataFrame([{"arm": "clean", "dataset": "sunspots", "strategy": "glorot",
+                          "bayes_mse": 0.01, "persistence_mse": 0.03, "variance": 0.09,
+                          "floor_name": "AR(9) baseline"},
+                         {"arm": "clean", "dataset": "ar1", "strategy": "glorot",
+                          "bayes_mse": 0.02, "persistence_mse": 0.03, "variance": 0.06}])
+    assert sm.floors(runs).set_index("dataset")["floor_name"].to_dict() == {
+        "sunspots": "AR(9) baseline", "ar1": "Bayes floor"}
+    ctx = ResultsContext.build(runs, pd.DataFrame(columns=["arm", "dataset", "kind"]))
+    assert ctx.denominator("sunspots", "clean") == "AR(9) baseline MSE"
+    assert ctx.denominator("ar1", "clean") == "Bayes MSE"

@@ -81,6 +81,19 @@ class ResultsContext:
         """The (arm, dataset)'s runs (every arm's when ``arm`` is None)."""
         return self.runs[self._select(self.runs, dataset, arm)]
 
+    def floor_name(self, dataset: str, arm: str | None = None) -> str:
+        """What the ratio's denominator is for (arm, dataset): "Bayes floor" for a synthetic
+        process, a real series' "AR(p) baseline" (``floor_name`` of its records)."""
+        from bench.summary import floors
+
+        f = floors(self.panel_runs(dataset, arm))
+        return str(f["floor_name"].iloc[0]) if len(f) else "Bayes floor"
+
+    def denominator(self, dataset: str, arm: str | None = None) -> str:
+        """The ratio's denominator in axis labels: "Bayes MSE", or "AR(p) baseline MSE"."""
+        name = self.floor_name(dataset, arm)
+        return "Bayes MSE" if name == "Bayes floor" else f"{name} MSE"
+
     def references(self, dataset: str, arm: str | None = None) -> dict[str, float]:
         """The reference predictors of the (arm, dataset) on the ratio scale (MSE / bayes):
         "Bayes floor", "persistence" and "mean predictor" (empty without runs)."""

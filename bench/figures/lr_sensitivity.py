@@ -88,11 +88,13 @@ def draw(ctx: ResultsContext) -> Figure:
                 ax.scatter(b["lr"].to_numpy(float) * jitter, np.full(len(b), 0.96),
                            marker="x", color=colors[s], s=40, lw=1.6, transform=top,
                            clip_on=False, zorder=5)
-        ax.set_title(f"{ctx.title(arm, ds)}: test MSE / Bayes MSE against learning rate")
+        den = ctx.denominator(ds, arm)
+        ax.set_title(f"{ctx.title(arm, ds)}: test MSE / {den} against learning rate")
         ax.set_xlabel("learning rate")
-        ax.set_ylabel("test MSE / Bayes MSE")
+        ax.set_ylabel(f"test MSE / {den}")
         handles = [Line2D([], [], color=colors[s], marker=markers[s], label=s) for s in order]
-        handles += [Line2D([], [], color="black", lw=1.2, label="Bayes floor (1.0)"),
+        handles += [Line2D([], [], color="black", lw=1.2,
+                           label=f"{ctx.floor_name(ds, arm)} (1.0)"),
                     Line2D([], [], color="0.35", ls="--", label="persistence"),
                     Line2D([], [], color="0.35", ls=":", label="mean predictor"),
                     Line2D([], [], color="0.2", marker="x", ls="none",

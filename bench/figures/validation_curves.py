@@ -52,15 +52,16 @@ def draw(ctx: ResultsContext) -> Figure:
         t = ctx.strategy_rows(ds, arm)
         d = ctx.panel_runs(ds, arm)
         ref = ctx.references(ds, arm)
-        ax.set_title(f"{ctx.title(arm, ds)}: validation MSE / Bayes MSE at the best LR")
+        den = ctx.denominator(ds, arm)
+        ax.set_title(f"{ctx.title(arm, ds)}: validation MSE / {den} at the best LR")
         ax.set_xlabel("training step")
-        ax.set_ylabel("validation MSE / Bayes MSE")
+        ax.set_ylabel(f"validation MSE / {den}")
         long = median_curves(ax, ctx, t, d, best_lr, val_frame, "ratio")
         if long is None:
             note(ax, "no strategy has a best LR (none with every seed finite)")
             continue
         pers = ref.get("persistence", np.nan)
-        ax.axhline(1.0, color="black", lw=1.2, label="Bayes floor (1.0)")
+        ax.axhline(1.0, color="black", lw=1.2, label=f"{ctx.floor_name(ds, arm)} (1.0)")
         if np.isfinite(pers):
             ax.axhline(pers, color="0.35", lw=1.1, ls="--", label="persistence")
             for f in (0.5, 0.9):
