@@ -115,10 +115,12 @@ def ranks(flags: pd.DataFrame, table: pd.DataFrame, *, confidence: float = CONFI
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
 
 
-def tasks(flags: pd.DataFrame, table: pd.DataFrame, arm: str) -> pd.DataFrame:
+def tasks(flags: pd.DataFrame, table: pd.DataFrame, arm: str,
+          scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """The tasks of one arm: (dataset, seed) × strategy table of ``test_ratio`` at each
-    strategy's best LR (a strategy without a best LR on a dataset fails its tasks: NaN)."""
-    scores = seed_scores(flags, table)
+    strategy's best LR (a strategy without a best LR on a dataset fails its tasks: NaN).
+    ``scores``: :func:`seed_scores` of ``flags`` and ``table`` if already computed."""
+    scores = seed_scores(flags, table) if scores is None else scores
     scores = scores[scores["arm"] == arm]
     strategies = sorted(table.loc[(table["arm"] == arm) & (table["kind"] == "strategy"),
                                   "strategy"].unique())
@@ -133,8 +135,9 @@ def profile_ranking(flags: pd.DataFrame, table: pd.DataFrame, *, tau_max: float 
     best on every task) with a bootstrap CI over tasks, and its rank by area with an interval;
     columns arm, strategy, area, area_low, area_high, rank, rank_low, rank_high, tasks."""
     out = []
+    scores = seed_scores(flags, table)
     for arm in sorted(table.loc[table["kind"] == "strategy", "arm"].unique()):
-        t = tasks(flags, table, arm)
+        t = tasks(flags, table, arm, scores)
         t = t[t.notna().any(axis=1)]
         if not len(t):
             continue

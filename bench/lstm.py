@@ -383,6 +383,15 @@ def lstm_layer(
                         grad_clipping=grad_clipping, return_cell=return_cell, unroll=unroll)
 
 
+def _cell_and_peepholes(packed: Mapping[str, Array], nonlinearity: str, cell_nonlinearity: str,
+                        peephole_order: str, grad_clipping: float = 0.0) -> tuple[_Cell, dict]:
+    """The step's elementwise part and the packed layer's peephole vectors (none without)."""
+    cell = _Cell(get_nonlinearity(nonlinearity), get_nonlinearity(cell_nonlinearity),
+                 peephole_order, float(grad_clipping))
+    return cell, {g: packed[f"W_cell_to_{g}"] for g in PEEPHOLE_GATES
+                  if f"W_cell_to_{g}" in packed}
+
+
 def packed_layer(
     packed: Mapping[str, Array],
     x: Array,
@@ -396,9 +405,8 @@ def packed_layer(
     unroll: int = 1,
 ) -> Array | tuple[Array, Array]:
     """:func:`lstm_layer` on parameters in :func:`pack`'s layout (shapes are not checked)."""
-    cell = _Cell(get_nonlinearity(nonlinearity), get_nonlinearity(cell_nonlinearity),
-                 peephole_order, float(grad_clipping))
-    peep = {g: packed[f"W_cell_to_{g}"] for g in PEEPHOLE_GATES if f"W_cell_to_{g}" in packed}
+    cell, peep = _cell_and_peepholes(packed, nonlinearity, cell_nonlinearity, peephole_order,
+                                     grad_clipping)
     m_seq = None
     if mask is not None:
         m_seq = jnp.swapaxes(mask, 0, 1)[..., None].astype(x.dtype)
@@ -425,9 +433,7 @@ def step(
     ``ingate``, ``forgetgate``, ``outgate`` (σ(·) before Lasagne 0.1's peephole is added) and
     ``cell``, the cell input ``cell_nonlinearity(z_c)``. For diagnostics: differentiable in
     ``h_prev`` and ``c_prev`` (``jax.jacfwd``), any leading batch axes."""
-    cell = _Cell(get_nonlinearity(nonlinearity), get_nonlinearity(cell_nonlinearity),
-                 peephole_order, 0.0)
-    peep = {g: packed[f"W_cell_to_{g}"] for g in PEEPHOLE_GATES if f"W_cell_to_{g}" in packed}
+    cell, peep = _cell_and_peepholes(packed, nonlinearity, cell_nonlinearity, peephole_order)
     z = jnp.concatenate([x_t, h_prev], axis=-1) @ packed["W"] + packed["b"]
     c, h, (i, f, s_o, z_c, _) = cell(peep, z, c_prev, h_prev, None)
     return h, c, {"ingate": i, "forgetgate": f, "outgate": s_o, "cell": cell.cell_act(z_c)}

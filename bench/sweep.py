@@ -168,10 +168,14 @@ class DataBundle:
     val_x: np.ndarray  # (val_sequences, val_length, C): LR choice and validation curves
     test_x: np.ndarray  # (test_sequences, test_length, C): every reported number
     init_x: np.ndarray  # (init_sequences, init_length, C) for the forward pass at init
-    floors: dict[str, float]  # channel means of variance, bayes, persistence
     test_variance: float  # the test data's own variance (best constant predictor's MSE)
-    channel_floors: dict[str, np.ndarray]  # the floors per channel, each (C,)
+    channel_floors: dict[str, np.ndarray]  # variance, bayes, persistence per channel, each (C,)
     floor_name: str = "Bayes floor"  # what the "bayes" floor is
+
+    @property
+    def floors(self) -> dict[str, float]:
+        """The channel means of :attr:`channel_floors`."""
+        return {k: float(np.mean(v)) for k, v in self.channel_floors.items()}
 
     @classmethod
     def build(cls, cfg: RunConfig) -> DataBundle:
@@ -188,7 +192,6 @@ class DataBundle:
             val_x=gen(cfg.val_sequences, cfg.val_length, VAL_DATA_SEED),
             test_x=test_x,
             init_x=gen(cfg.init_sequences, cfg.init_length, INIT_DATA_SEED),
-            floors=fl.as_dict(),
             channel_floors={"variance": fl.variance, "bayes": fl.bayes,
                             "persistence": fl.persistence},
             test_variance=float(np.mean(np.var(test_x[:, 1:].reshape(-1, cfg.channels),
@@ -222,7 +225,6 @@ class DataBundle:
                    test_x=scaled["test"][None].astype(f32),
                    init_x=np.concatenate([scaled["train"], scaled["val"],
                                           scaled["test"]])[None].astype(f32),
-                   floors={n: float(np.mean(v)) for n, v in per.items()},
                    test_variance=float(np.mean(per["variance"])), channel_floors=per,
                    floor_name=name)
 
