@@ -7,6 +7,8 @@ ARGS ?=
 START := $(shell date +%s)
 PERF_PROFILE ?= standard
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
+# cache every program, not only those over 1 s to compile: the tests start many small sweeps
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 
 .PHONY: setup bench test lint reference test-reference perf perf-gpu sample clean
 

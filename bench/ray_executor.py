@@ -14,12 +14,15 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.sweep import Job, Outcome, execute
+from bench.sweep import Claim, ClaimedElsewhere, Job, Outcome, execute
 
 
 def ray_executor(jobs: Sequence[Job], *, address: str | None = None, num_cpus: int | None = None,
-                 gpus_per_task: float = 0.0, cpus_per_task: float = 1.0) -> Iterator[Outcome]:
-    """Submit every job as a Ray task; yield (job, records or exception) as they finish."""
+                 gpus_per_task: float = 0.0, cpus_per_task: float = 1.0,
+                 claim: Claim | None = None) -> Iterator[Outcome]:
+    """Submit every job as a Ray task; yield (job, records or exception) as they finish. The
+    driver takes each job's ``claim`` before submitting it (a job another sweep holds yields
+    :class:`bench.sweep.ClaimedElsewhere` and is not submitted)."""
     try:
         import ray
     except ImportError:
@@ -41,7 +44,12 @@ def ray_executor(jobs: Sequence[Job], *, address: str | None = None, num_cpus: i
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                  **local)
     task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task)(execute)
-    pending = {task.remote(job): job for job in jobs}
+    pending = {}
+    for job in jobs:
+        if claim is not None and not claim(job):
+            yield job, ClaimedElsewhere(job.label)
+        else:
+            pending[task.remote(job)] = job
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         job = pending.pop(done[0])

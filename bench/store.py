@@ -2,7 +2,9 @@
 its resolved config.
 
 ``results/NAME/runs/<key>.json`` is written atomically (temporary file, fsync, rename), so a
-kill -9 leaves either the whole record or none; a rerun skips keys that hold a valid record. A
+kill -9 leaves either the whole record or none; a rerun skips keys that hold a valid record.
+Temporary files are named after their writer's host and process id: a store removes the ones
+whose writer has died and leaves those of a live concurrent sweep alone. A
 record that does not parse or does not fit the schema is reported, moved aside and recomputed.
 ``results/NAME/runs.parquet`` is the table of every run (``pandas.read_parquet``). All JSON is
 strict (``null``, never ``NaN``).
@@ -12,29 +14,71 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench import faults
 from bench.record import RunRecord, dumps
 
+HOST = socket.gethostname().replace(".", "-")
+FOREIGN_TMP_S = 24 * 3600  # another host's temporary file this old belongs to a dead writer
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+
+def write_atomic(path: Path, data: bytes, record: bool = False) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+    ``record``: a run's record, where :mod:`bench.faults` may act (``record-write``,
+    ``before-rename``, ``after-record``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if record:
+        faults.check("record-write", path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{HOST}.{os.getpid()}.",
+                               suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        if record:
+            faults.check("before-rename", path)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if record:
+        faults.check("after-record", path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def abandoned(tmp: Path, now: float | None = None) -> bool:
+    """True when the temporary file ``tmp`` (``.NAME.HOST.PID.XXXX.tmp``) belongs to a writer
+    that has died: this host and its process is gone, or another host and it is older than
+    :data:`FOREIGN_TMP_S`. A name without host and pid (an older version's) is abandoned."""
+    parts = tmp.name[: -len(".tmp")].rsplit(".", 3)
+    if len(parts) != 4 or not parts[2].isdigit():
+        return True
+    host, pid = parts[1], int(parts[2])
+    if host == HOST:
+        return not _alive(pid)
+    try:
+        age = (time.time() if now is None else now) - tmp.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age > FOREIGN_TMP_S
 
 
 def write_json(path: Path, obj: Any) -> bytes:
@@ -58,8 +102,10 @@ class Store:
         # record is a function of the key, so another writer cannot make an entry stale.
         self._cache: dict[str, RunRecord] = {}
         # temporary files of writes interrupted by a kill; the records they were for are redone
-        for stale in self.runs.glob(".*.tmp") if self.runs.is_dir() else ():
-            stale.unlink(missing_ok=True)
+        for folder in (self.runs, self.root):
+            for stale in folder.glob(".*.tmp") if folder.is_dir() else ():
+                if abandoned(stale):
+                    stale.unlink(missing_ok=True)
 
     def _path(self, key: str) -> Path:
         return self.runs / f"{key}.json"
@@ -90,7 +136,8 @@ class Store:
 
     def write(self, record: RunRecord) -> None:
         """Store one finished run."""
-        data = write_json(self._path(record.key), record.to_json())
+        data = dumps(record.to_json())
+        write_atomic(self._path(record.key), data, record=True)
         self._cache[record.key] = RunRecord.from_json(json.loads(data))
 
     def records(self, quarantine: bool = False) -> list[RunRecord]:

@@ -6,9 +6,10 @@ with a missing record, an executor (:func:`local_executor`, or :mod:`bench.ray_e
 each chunk with :func:`execute` → :func:`run_chunk` (one compiled program, :mod:`bench.train`),
 and every record (:class:`bench.record.RunRecord`, tagged with the spec's ``sweep_id``) is written
 to the store (:mod:`bench.store`) as its chunk finishes; :mod:`bench.report` then reads the
-records of that sweep id. The data are drawn once per dataset with fixed seeds (they are part of
-the benchmark); the run seed varies initialisation, batch order and dropout. A broken strategy is
-recorded in ``failures.json`` and the sweep goes on.
+records of that sweep id. Several sweeps on one results directory split the work: each chunk is
+claimed (:mod:`bench.claims`) by the process that trains it. The data are drawn once per dataset
+with fixed seeds (they are part of the benchmark); the run seed varies initialisation, batch
+order and dropout. A broken strategy is recorded in ``failures.json`` and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from bench import data as datasets
-from bench import diagnostics, model, timing, train
+from bench import diagnostics, faults, model, timing, train
+from bench.claims import Claims, chunk_id
 from bench.config import (
     DEFAULT_LRS,
     ENGINE_VERSION,
@@ -336,6 +338,8 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
             state, loss = train.train_steps(state, pool, jnp.int32(done), arch=arch,
                                             recipe=recipe, n_steps=n, axis=axis)
             losses.append(np.asarray(loss))
+        if done == 0:
+            faults.check("mid-chunk")
         done += n
         with clock.phase("validation"):  # no dropout: arch.forward
             val_curve.append(mse(state["params"], val_x, val_group))
@@ -494,10 +498,20 @@ def execute(job: Job, progress: Callable[[int], None] | None = None) -> list[Run
 
 
 Outcome = tuple[Job, list[RunRecord] | BaseException]
+Claim = Callable[[Job], bool]
+
+
+class ClaimedElsewhere(Exception):
+    """The outcome of a job that another process is training (its claim was held)."""
+
+
+def job_id(job: Job) -> str:
+    """The claim id of a job's chunk (:func:`bench.claims.chunk_id` of its run keys)."""
+    return chunk_id(c.key() for c in job.configs)
 
 
 def local_executor(jobs: Sequence[Job], progress: bool = True,
-                   workers: int = 1) -> Iterator[Outcome]:
+                   workers: int = 1, claim: Claim | None = None) -> Iterator[Outcome]:
     """Run jobs in this process and yield their outcomes as they finish.
 
     With ``workers`` = 1 the jobs run one after the other, a tqdm bar per strategy × dataset.
@@ -505,12 +519,14 @@ def local_executor(jobs: Sequence[Job], progress: bool = True,
     one core each, see :mod:`bench.devices`): a chunk's compiled program runs on one device and
     releases the GIL, so the workers train side by side. :func:`assign` deals the jobs so that
     each compiled program is built by one worker only. After a job of a strategy fails, the
-    strategy's remaining jobs are skipped. The numbers do not depend on ``workers``.
+    strategy's remaining jobs are skipped. The numbers do not depend on ``workers``. A job whose
+    ``claim`` fails (another process trains it) yields :class:`ClaimedElsewhere`, untrained.
     """
     if workers <= 1:
-        yield from _serial(jobs, progress)
+        yield from _serial(jobs, progress, claim)
         return
     failed: set[str] = set()
+    stop = threading.Event()  # the consumer has gone (an error while storing): start no new job
     done: queue.Queue = queue.Queue()
     bar = tqdm(total=sum(j.configs[0].steps for j in jobs), unit="step", leave=True,
                desc=f"{len(jobs)} chunks on {workers} workers", disable=not progress,
@@ -524,7 +540,13 @@ def local_executor(jobs: Sequence[Job], progress: bool = True,
     def work(device: Any, share: list[Job]) -> None:
         with jax.default_device(device):
             for job in share:
+                if stop.is_set():
+                    break
                 if job.strategy in failed:
+                    continue
+                if claim is not None and not claim(job):
+                    done.put((job, ClaimedElsewhere(job.label)))
+                    tick(job.configs[0].steps)
                     continue
                 try:
                     done.put((job, execute(job, tick)))
@@ -547,10 +569,12 @@ def local_executor(jobs: Sequence[Job], progress: bool = True,
             else:
                 yield item
     finally:
+        stop.set()
         bar.close()
 
 
-def _serial(jobs: Sequence[Job], progress: bool) -> Iterator[Outcome]:
+def _serial(jobs: Sequence[Job], progress: bool, claim: Claim | None = None
+            ) -> Iterator[Outcome]:
     failed: set[str] = set()
     for label in dict.fromkeys(j.label for j in jobs):
         group = [j for j in jobs if j.label == label]
@@ -560,6 +584,10 @@ def _serial(jobs: Sequence[Job], progress: bool) -> Iterator[Outcome]:
         try:
             for job in group:
                 if job.strategy in failed:
+                    continue
+                if claim is not None and not claim(job):
+                    bar.update(job.configs[0].steps)
+                    yield job, ClaimedElsewhere(job.label)
                     continue
                 try:
                     yield job, execute(job, bar.update)
@@ -625,16 +653,22 @@ def assign(jobs: Sequence[Job], workers: int) -> list[list[Job]]:
 
 def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
               log: Callable[[str], None] = print,
-              executor: Callable[[Sequence[Job]], Iterator[Outcome]] | None = None,
-              workers: int = 0) -> dict[str, Any]:
+              executor: Callable[..., Iterator[Outcome]] | None = None,
+              workers: int = 0, poll_s: float = 1.0) -> dict[str, Any]:
     """Run every missing run of ``spec`` into ``out``; return a summary with failures.
 
-    ``executor`` maps jobs to (job, records or exception) in any order (default: this process,
+    ``executor`` maps jobs to (job, records or exception) in any order, and takes a ``claim``
+    keyword that it calls on each job before running it (default: this process,
     :func:`local_executor` with ``workers`` threads, 0 for :func:`default_workers`; see
-    :mod:`bench.ray_executor`). Records are stored as they arrive.
+    :mod:`bench.ray_executor`). Records are stored as they arrive; a chunk's claim is given up
+    once its records are stored. Chunks that another process holds are left to it: when nothing
+    else is left, the sweep checks every ``poll_s`` seconds until they are stored (or their
+    process died and their claims are free, and it trains them itself).
     """
     spec.validate()
+    faults.parse(os.environ.get("BENCH_FAULT", ""))  # a misspelled fault fails here, not later
     store = Store(out)
+    claims = Claims(store.root)
     strategies, failures = select(spec.strategies)
     if spec.controls:
         strategies += [c for c in controls(strategies) if c.name not in failures]
@@ -653,25 +687,51 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
     if executor is None:
         log(f"local workers: {workers}")
     run = executor or functools.partial(local_executor, progress=progress, workers=workers)
-    ran, phases, store_s = 0, dict.fromkeys(timing.PHASES, 0.0), 0.0
-    while jobs:  # a round of jobs; grid extensions are planned once the runs below are stored
-        before = ran
-        for job, outcome in run(jobs):
-            if isinstance(outcome, BaseException):
-                failures[job.strategy] = _describe_failure(job.strategy, outcome)
-                log(f"error: {failures[job.strategy]}")
-                continue
-            t_store = time.perf_counter()
-            for record in outcome:
-                store.write(record)
-                ran += 1
-            store.write_table()  # keep runs.parquet current: a cut-off sweep still has its table
-            store_s += time.perf_counter() - t_store
-            for name, seconds in (outcome[0].chunk_phase_s if outcome else {}).items():
-                phases[name] = phases.get(name, 0.0) + seconds
-        if ran == before:
-            break
-        jobs, _ = plan(spec, [s for s in strategies if s.name not in failures], store)
+
+    def claim(job: Job) -> bool:  # hold the chunk, unless another process finished it since
+        if not claims.acquire(job_id(job)):
+            return False
+        if all(store.has(c.key()) for c in job.configs):
+            claims.release(job_id(job))
+            return False
+        return True
+
+    ran, phases, store_s, told = 0, dict.fromkeys(timing.PHASES, 0.0), 0.0, False
+    try:
+        while jobs:  # a round; grid extensions are planned once the runs below are stored
+            before, contested = ran, 0
+            runnable = [j for j in jobs if not claims.held_elsewhere(job_id(j))]
+            for job, outcome in run(runnable, claim=claim) if runnable else ():
+                if isinstance(outcome, ClaimedElsewhere):
+                    contested += 1
+                    continue
+                try:
+                    if isinstance(outcome, BaseException):
+                        failures[job.strategy] = _describe_failure(job.strategy, outcome)
+                        log(f"error: {failures[job.strategy]}")
+                        continue
+                    t_store = time.perf_counter()
+                    for record in outcome:
+                        store.write(record)
+                        ran += 1
+                    store.write_table()  # keep runs.parquet current: a cut-off sweep has it
+                    store_s += time.perf_counter() - t_store
+                    for name, seconds in (outcome[0].chunk_phase_s if outcome else {}).items():
+                        phases[name] = phases.get(name, 0.0) + seconds
+                finally:
+                    claims.release(job_id(job))
+            jobs, _ = plan(spec, [s for s in strategies if s.name not in failures], store)
+            elsewhere = [j for j in jobs if claims.held_elsewhere(job_id(j))]
+            if elsewhere:
+                if not told:
+                    log(f"{len(elsewhere)} chunks are being trained by another process on "
+                        f"{store.root}: waiting for them")
+                    told = True
+                time.sleep(poll_s)
+            elif ran == before and not contested:  # nothing moved: no point in another round
+                break
+    finally:
+        claims.release_all()
     for line in store.corrupt:
         log(f"warning: corrupt record recomputed: {line}")
     write_json(store.root / "failures.json", failures)
