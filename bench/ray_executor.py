@@ -35,8 +35,9 @@ def ray_executor(jobs: Sequence[Job], *, address: str | None = None, num_cpus: i
         # one JAX CPU device per CPU a task holds (bench.devices would give it every core)
         env = {"env_vars": {"XLA_PYTHON_CLIENT_PREALLOCATE": "false",
                             "JAX_NUM_CPU_DEVICES": str(max(1, int(cpus_per_task))),
-                            "JAX_COMPILATION_CACHE_DIR":
-                                os.environ.get("JAX_COMPILATION_CACHE_DIR", "")}}
+                            **{k: os.environ[k] for k in (
+                                "JAX_COMPILATION_CACHE_DIR",
+                                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS") if k in os.environ}}}
         if address:  # a remote cluster: ship our packages with the tasks
             env["py_modules"] = [str(root / "bench"), str(root / "strategies")]
         local = {} if address else {"_node_ip_address": "127.0.0.1"}  # loopback only

@@ -98,7 +98,7 @@ class Store:
         self.runs = self.root / "runs"
         self.corrupt: list[str] = []
         # records this process has read or written, as read back from JSON: a sweep rewrites
-        # runs.parquet after every chunk without parsing every record file again. A key's
+        # runs.parquet while it runs without parsing every record file again. A key's
         # record is a function of the key, so another writer cannot make an entry stale.
         self._cache: dict[str, RunRecord] = {}
         # temporary files of writes interrupted by a kill; the records they were for are redone

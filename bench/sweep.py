@@ -60,6 +60,10 @@ TRAIN_DATA_SEED, TEST_DATA_SEED, INIT_DATA_SEED, VAL_DATA_SEED = 10_000, 20_000,
 TRAINED_DIAGNOSTICS = ("growth_h", "growth_c", "jac_radius", "jac_sigma", "memory_horizon",
                        "saturation", "forget_timescale", "culprits")
 READOUT_KEY = 2  # the readout head's key: fold_in(PRNGKey(seed), READOUT_KEY), any strategy
+# runs.parquet is rewritten at most this often while a sweep runs (and always at its end): the
+# records are the truth, the table a convenience, and rewriting it after every chunk of a long
+# sweep costs more than the chunk's own store
+TABLE_EVERY_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -697,6 +701,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
         return True
 
     ran, phases, store_s, told = 0, dict.fromkeys(timing.PHASES, 0.0), 0.0, False
+    table_at = time.perf_counter()
     try:
         while jobs:  # a round; grid extensions are planned once the runs below are stored
             before, contested = ran, 0
@@ -714,7 +719,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
                     for record in outcome:
                         store.write(record)
                         ran += 1
-                    store.write_table()  # keep runs.parquet current: a cut-off sweep has it
+                    if time.perf_counter() - table_at >= TABLE_EVERY_S:
+                        store.write_table()  # a cut-off sweep still has a recent table
+                        table_at = time.perf_counter()
                     store_s += time.perf_counter() - t_store
                     for name, seconds in (outcome[0].chunk_phase_s if outcome else {}).items():
                         phases[name] = phases.get(name, 0.0) + seconds
@@ -735,7 +742,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
     for line in store.corrupt:
         log(f"warning: corrupt record recomputed: {line}")
     write_json(store.root / "failures.json", failures)
+    t_store = time.perf_counter()
     table = store.write_table()
+    store_s += time.perf_counter() - t_store
     summary = {"ran": ran, "skipped": skipped, "failures": failures, "corrupt": store.corrupt,
                "wall_s": time.perf_counter() - t0, "table": str(table),
                "phase_s": {**phases, "store": store_s}}

@@ -23,7 +23,7 @@ C = 7
 N_SEQ, LENGTH, WARMUP = 400, 640, 100  # 400 * 540 = 216k scored one-step errors per channel
 N_ERR = N_SEQ * (LENGTH - WARMUP)
 N_SIGMA = 4.0
-PINK_ORDER = 64  # Levinson predictor order used on pink data (converged to ~1e-4 relative)
+PINK_ORDER = 64  # linear predictor order used on pink data (converged to ~1e-4 relative)
 
 # the synthetic processes (real series, KIND = "series", are tested in test_series.py)
 PROCESSES = tuple(n for n in data.names() if data.get(n).kind == "process")
@@ -43,11 +43,24 @@ def kalman_gain(phi: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
     return p / (p + r)
 
 
-def levinson_predict(x: np.ndarray, acov: np.ndarray, order: int) -> np.ndarray:
-    """pred[:, t, c] = sum_k a_k x[:, t - k, c] with order-``order`` Levinson coefficients."""
+def normal_equations(gamma: np.ndarray, order: int) -> tuple[np.ndarray, float]:
+    """The best linear order-``order`` predictor of a stationary series with autocovariance
+    ``gamma`` (gamma[j] = Cov(x_t, x_{t-j})), from the Toeplitz normal equations
+    Gamma_L a = (gamma_1 .. gamma_L) solved densely (no Levinson-Durbin recursion), and its
+    one-step MSE gamma_0 - a . (gamma_1 .. gamma_L)."""
+    gamma = np.asarray(gamma, np.float64)
+    lags = np.arange(order)
+    big_gamma = gamma[np.abs(lags[:, None] - lags[None, :])]
+    a = np.linalg.solve(big_gamma, gamma[1 : order + 1])
+    return a, float(gamma[0] - a @ gamma[1 : order + 1])
+
+
+def linear_predict(x: np.ndarray, acov: np.ndarray, order: int) -> np.ndarray:
+    """pred[:, t, c] = sum_k a_k x[:, t - k, c], the order-``order`` linear predictor (from the
+    normal equations)."""
     pred = np.empty_like(x)
     for c in range(x.shape[2]):
-        a, _ = data.levinson_durbin(acov[:, c], order)
+        a, _ = normal_equations(acov[:, c], order)
         pred[:, :, c] = lfilter(np.concatenate([[0.0], a]), [1.0], x[:, :, c], axis=1)
     return pred
 
@@ -67,7 +80,7 @@ def optimal_prediction(name: str, x: np.ndarray) -> np.ndarray:
             pred[:, t] = s_pred
             s_pred = p["phi"] * (s_pred + gain * (x[:, t] - s_pred))
     else:
-        pred = levinson_predict(x, data.autocovariance(name, PINK_ORDER, C), PINK_ORDER)
+        pred = linear_predict(x, data.autocovariance(name, PINK_ORDER, C), PINK_ORDER)
     return pred
 
 
@@ -80,7 +93,7 @@ def wrong_prediction(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pred[:, 1:] = (data.params(name, C)["phi"] - delta) * x[:, :-1]
         return pred, data.floors(name, C).bayes + delta**2
     gamma = data.autocovariance(name, 1, C)
-    return levinson_predict(x, gamma, 1), gamma[0] - gamma[1] ** 2 / gamma[0]
+    return linear_predict(x, gamma, 1), gamma[0] - gamma[1] ** 2 / gamma[0]
 
 
 def per_seq_mean(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,14 +153,41 @@ def test_floor_ordering_and_scaling(name: str, scale: float) -> None:
 
 
 @pytest.mark.parametrize("name", PROCESSES)
-def test_bayes_floor_is_limit_of_levinson_durbin(name: str) -> None:
-    """Closed-form floors agree with the infinite-order linear predictor of the autocovariance."""
+def test_bayes_floor_is_the_limit_of_the_normal_equations(name: str) -> None:
+    """Every floor (closed form, or pink's order-512 Levinson-Durbin) agrees with the one-step
+    MSE of the order-1024 linear predictor solved from the Toeplitz normal equations of the exact
+    autocovariance (pink's docstring: converged to < 1e-8 relative by order 512)."""
     gamma = data.autocovariance(name, 1024, C)
     bayes = data.floors(name, C).bayes
     for c in range(C):
-        _, mse = data.levinson_durbin(gamma[:, c], 1024)
-        assert mse[-1] == pytest.approx(bayes[c], rel=1e-7)
+        _, mse = normal_equations(gamma[:, c], 1024)
+        assert mse == pytest.approx(bayes[c], rel=1e-8), c
+
+
+@pytest.mark.parametrize("name", ["ar2", "pink"])
+def test_levinson_durbin_matches_the_normal_equations(name: str) -> None:
+    """The recursion's coefficients and error at each order equal a dense solve of the normal
+    equations at that order; the error never grows with the order."""
+    gamma = data.autocovariance(name, 64, C)
+    for c in (0, C - 1):
+        a_64, mse = data.levinson_durbin(gamma[:, c], 64)
         assert np.all(np.diff(mse) <= 1e-15)
+        assert mse[0] == gamma[0, c]
+        for order in (1, 2, 5, 64):
+            a, want = normal_equations(gamma[:, c], order)
+            assert mse[order] == pytest.approx(want, rel=1e-10), (c, order)
+            if order == 64:
+                np.testing.assert_allclose(a_64, a, rtol=1e-8, atol=1e-12)
+
+
+def test_pink_order_one_floor_by_hand() -> None:
+    """Order 1: x_hat_t = rho x_{t-1} with rho = gamma_1 / gamma_0, MSE gamma_0 (1 - rho^2);
+    gamma_j = sum_k w_k p_k^j from the components directly."""
+    p = data.params("pink", C)
+    g0, g1 = p["weights"].sum(-1), (p["weights"] * p["poles"]).sum(-1)
+    for c in range(C):
+        _, mse = data.levinson_durbin(data.autocovariance("pink", 1, C)[:, c], 1)
+        assert mse[1] == pytest.approx(g0[c] * (1 - (g1[c] / g0[c]) ** 2), rel=1e-12)
 
 
 def test_pink_floor_matches_kolmogorov_szego() -> None:

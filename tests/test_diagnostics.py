@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import lasagne_params, run_layer, step
 from scipy.special import expit
 
 from bench import diagnostics as D
@@ -34,26 +35,25 @@ def enable_x64():
 KW = {"nonlinearity": "tanh", "cell_nonlinearity": "tanh", "peephole_order": "graves"}
 
 
-def _layer(n_in: int, n_hid: int, scale: float, seed: int = 0, dtype=np.float64) -> dict:
-    rng = np.random.default_rng(seed)
-    named = {k: jnp.asarray(rng.normal(0.0, scale, s), dtype)
-             for k, s in lstm.param_shapes(n_in, n_hid, True).items()}
-    return lstm.pack(named)
+def _layer(n_in: int, n_hid: int, scale: float, seed: int = 0) -> tuple[dict, dict]:
+    """Random float64 parameters: Lasagne-named (NumPy, for the reference) and packed (JAX)."""
+    named = lasagne_params(np.random.default_rng(seed), n_in, n_hid, scale=scale)
+    return named, lstm.pack({k: jnp.asarray(v, jnp.float64) for k, v in named.items()})
 
 
 @pytest.mark.parametrize("order", ["graves", "lasagne-0.1"])
 def test_step_jacobian_matches_central_finite_differences(order):
     with enable_x64():
         n_in, n_hid = 3, 4
-        layer = _layer(n_in, n_hid, 0.8)
+        named, layer = _layer(n_in, n_hid, 0.8)
         rng = np.random.default_rng(1)
-        x, h, c = (jnp.asarray(rng.normal(size=n), jnp.float64) for n in (n_in, n_hid, n_hid))
+        x, h, c = (rng.normal(size=n) for n in (n_in, n_hid, n_hid))
         kw = dict(KW, peephole_order=order)
-        jac = np.asarray(D.step_jacobian(layer, x, h, c, **kw))
+        jac = np.asarray(D.step_jacobian(layer, *map(jnp.asarray, (x, h, c)), **kw))
 
-        def f(s):
-            h1, c1, _ = lstm.step(layer, x, s[:n_hid], s[n_hid:], **kw)
-            return np.concatenate([np.asarray(h1), np.asarray(c1)])
+        def f(s):  # the NumPy reference step, (h, c) -> (h_t, c_t)
+            c1, h1, _ = step(named, x, s[n_hid:], s[:n_hid], order=order)
+            return np.concatenate([h1, c1])
 
         s0, eps = np.concatenate([h, c]), 1e-6
         fd = np.stack([(f(s0 + eps * e) - f(s0 - eps * e)) / (2 * eps)
@@ -67,7 +67,7 @@ def test_gradient_against_lag_is_the_derivative_of_the_unrolled_map():
     map s_{T−k} ↦ s_T with the same inputs, for every k."""
     with enable_x64():
         n_in, n_hid, k_max = 2, 3, 6
-        layer = _layer(n_in, n_hid, 1.2, seed=3)
+        _, layer = _layer(n_in, n_hid, 1.2, seed=3)
         rng = np.random.default_rng(4)
         xs = jnp.asarray(rng.normal(size=(k_max, n_in)), jnp.float64)
         s = jnp.asarray(rng.normal(size=2 * n_hid) * 0.5, jnp.float64)
@@ -90,42 +90,21 @@ def test_gradient_against_lag_is_the_derivative_of_the_unrolled_map():
             assert norms[k - 1] == pytest.approx(np.linalg.norm(direct, 2), rel=1e-10)
 
 
-def _np_gates(layer: dict, x: np.ndarray, n_hid: int) -> dict[str, np.ndarray]:
-    """Graves-order step loop in float64 over x (T, C), batch 1: every step's gates."""
-    w, b = np.asarray(layer["W"], np.float64), np.asarray(layer["b"], np.float64)
-    p = {g: np.asarray(layer[f"W_cell_to_{g}"], np.float64) for g in D.SIGMOID_GATES}
-    h, c = np.zeros(n_hid), np.zeros(n_hid)
-    out: dict[str, list] = {g: [] for g in D.GATES}
-    for x_t in x:
-        z = np.concatenate([x_t, h]) @ w + b
-        zi, zf, zc, zo = np.split(z, 4)
-        i, f = expit(zi + p["ingate"] * c), expit(zf + p["forgetgate"] * c)
-        g = np.tanh(zc)
-        c = f * c + i * g
-        o = expit(zo + p["outgate"] * c)
-        h = o * np.tanh(c)
-        for name, v in (("ingate", i), ("forgetgate", f), ("outgate", o), ("cell", g)):
-            out[name].append(v)
-    return {k: np.asarray(v) for k, v in out.items()}
-
-
 def test_saturation_and_forget_gate_match_a_numpy_step_loop():
     """One layer (C → C, H = C = 4) with hand-set biases: ingate +8 on unit 0 (σ > 0.99),
     forgetgate −8 on unit 1 (σ < 0.01), cell ±3 pre-activation bias on unit 2 (|tanh| ≈ 0.995):
     fractions and the mean forget gate equal the NumPy loop's."""
     n = 4
-    named = {k: np.zeros(s, np.float32) for k, s in lstm.param_shapes(n, n, True).items()}
     rng = np.random.default_rng(0)
-    for k in named:
-        if k.startswith("W_"):
-            named[k] = rng.normal(0, 0.1, named[k].shape).astype(np.float32)
+    named = lasagne_params(rng, n, n, scale=0.1, bias_scale=0.0, dtype=np.float32)
     named["b_ingate"][0], named["b_forgetgate"][1], named["b_cell"][2] = 8.0, -8.0, 3.0
     layer = lstm.pack({k: jnp.asarray(v) for k, v in named.items()})
     x = rng.normal(0, 0.25, (1, 200, n)).astype(np.float32)
     arch = train.Arch.of(resolve("quick", dropout=0.0, peephole_order="graves"))
     raw = jax.device_get(D.dynamics(jax.tree.map(lambda a: a[None], [layer]), jnp.asarray(x),
                                     arch=arch, axis="vmap", blocks=10))
-    gates = _np_gates(layer, x[0], n)
+    _, _, gates = run_layer(named, x, return_gates=True)  # the NumPy reference, every step
+    gates = {g: v[0] for g, v in gates.items()}
     sat = np.asarray(raw["saturation"][0][0])
     for j, g in enumerate(D.SIGMOID_GATES):
         ref = np.mean((gates[g] > 0.99) | (gates[g] < 0.01))
@@ -139,8 +118,7 @@ def test_near_linear_lstm_radius_is_the_forget_gate():
     """Weights ~1e-4, peepholes 0, b_forgetgate = 1: to first order J = [[0, o·f], [0, f]]
     (blocks over h and c), so ρ(J) = f = σ(1) and σ_max = f·√(1 + o²) with o = σ(0) = 1/2."""
     n_in, n = 3, 5
-    named = {k: np.asarray(np.random.default_rng(1).normal(0, 1e-4, s), np.float32)
-             for k, s in lstm.param_shapes(n_in, n, True).items()}
+    named = lasagne_params(np.random.default_rng(1), n_in, n, scale=1e-4, dtype=np.float32)
     for g in D.SIGMOID_GATES:
         named[f"W_cell_to_{g}"] = np.zeros(n, np.float32)
     for g in lstm.GATES:

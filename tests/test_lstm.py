@@ -1,10 +1,13 @@
 """bench.lstm against an independent float64 NumPy reference (per-gate matrices, no fusion).
 
-The reference below is written from the equations alone (Lasagne 0.1's LSTMLayer, facts.md §1),
-one gate matrix at a time, so a mistake in the fused JAX step (gate order, split, peephole
-placement, mask blending) shows up as a mismatch. The gradient-clipping reference backpropagates
-one step at a time with ``jax.vjp`` on two plain functions (pre-activation / rest of the step)
-and clips dL/dz by hand between them: no ``custom_vjp`` involved.
+The reference (tests/helpers.py) is written from the equations alone (Lasagne 0.1's LSTMLayer,
+as bench/lstm.py's docstring states them), one gate matrix at a time, so a mistake in the fused
+JAX step (gate order, split, peephole placement, mask blending) shows up as a mismatch; the
+first step is also computed by hand here, which checks the reference itself. The same equations
+written in JAX give the plain step loop whose autodiff checks the hand-written backward pass,
+and the gradient-clipping reference, which backpropagates one step at a time with ``jax.vjp`` on
+the reference's two halves (pre-activations / rest of the step) and clips dL/dz by hand between
+them: no ``custom_vjp`` involved.
 """
 
 import functools
@@ -13,6 +16,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import (
+    GATES,
+    cell_update,
+    lasagne_params,
+    nonlinearity,
+    preactivations,
+    run_layer,
+    step,
+)
 from scipy.special import expit
 
 from bench import lstm
@@ -29,87 +41,11 @@ def _float64():
     jax.config.update("jax_enable_x64", was)
 
 
-GATE_NAMES = ("ingate", "forgetgate", "cell", "outgate")
-PEEP_NAMES = ("ingate", "forgetgate", "outgate")
-ALPHA = 0.01  # Lasagne LeakyRectify default leakiness
-
-
-# ----------------------------------------------------------------------------------------------
-# NumPy float64 reference
-# ----------------------------------------------------------------------------------------------
-
-
-def np_nonlinearity(name):
-    if name == "tanh":
-        return np.tanh
-    if name == "sigmoid":
-        return expit
-    if name == "leaky_rectify":
-        return lambda v: 0.5 * (1 + ALPHA) * v + 0.5 * (1 - ALPHA) * np.abs(v)
-    if name == "rectify":
-        return lambda v: np.where(v > 0, v, 0.0 * v)
-    if name == "linear":
-        return lambda v: v
-    raise KeyError(name)
-
-
-def np_step(P, x_t, c_prev, h_prev, m=None, *, act="tanh", cell_act="tanh", peepholes=True,
-            order="graves"):
-    """One LSTM step, each gate with its own matrices; m (batch,) optional mask column."""
-    z = {g: x_t @ P[f"W_in_to_{g}"] + h_prev @ P[f"W_hid_to_{g}"] + P[f"b_{g}"]
-         for g in GATE_NAMES}
-    if peepholes:
-        i = expit(z["ingate"] + P["W_cell_to_ingate"] * c_prev)
-        f = expit(z["forgetgate"] + P["W_cell_to_forgetgate"] * c_prev)
-    else:
-        i = expit(z["ingate"])
-        f = expit(z["forgetgate"])
-    g = np_nonlinearity(cell_act)(z["cell"])
-    c = f * c_prev + i * g
-    if not peepholes:
-        o = expit(z["outgate"])
-    elif order == "graves":
-        o = expit(z["outgate"] + P["W_cell_to_outgate"] * c)
-    elif order == "lasagne-0.1":
-        o = expit(z["outgate"]) + P["W_cell_to_outgate"] * c
-    else:
-        raise ValueError(order)
-    h = o * np_nonlinearity(act)(c)
-    if m is not None:
-        mm = m[:, None]
-        c = mm * c + (1 - mm) * c_prev
-        h = mm * h + (1 - mm) * h_prev
-    return c, h
-
-
-def np_lstm(P, x, mask=None, **kw):
-    """Step loop; returns (h, c), each (batch, time, H)."""
-    P = {k: np.asarray(v, np.float64) for k, v in P.items()}
-    x = np.asarray(x, np.float64)
-    batch, steps, _ = x.shape
-    n_hid = P["W_hid_to_ingate"].shape[0]
-    c = np.zeros((batch, n_hid))
-    h = np.zeros((batch, n_hid))
-    hs, cs = [], []
-    with np.errstate(invalid="ignore", over="ignore"):
-        for t in range(steps):
-            m = None if mask is None else np.asarray(mask, np.float64)[:, t]
-            c, h = np_step(P, x[:, t], c, h, m, **kw)
-            hs.append(h)
-            cs.append(c)
-    return np.stack(hs, axis=1), np.stack(cs, axis=1)
-
-
-def make_params(rng, n_in, n_hid, peepholes=True, scale=0.5):
-    P = {}
-    for g in GATE_NAMES:
-        P[f"W_in_to_{g}"] = rng.normal(0.0, scale, (n_in, n_hid))
-        P[f"W_hid_to_{g}"] = rng.normal(0.0, scale, (n_hid, n_hid))
-        P[f"b_{g}"] = rng.normal(0.0, scale, n_hid)
-    if peepholes:
-        for g in PEEP_NAMES:
-            P[f"W_cell_to_{g}"] = rng.normal(0.0, 2 * scale, n_hid)
-    return P
+def make_params(rng: np.random.Generator, n_in: int, n_hid: int, peepholes: bool = True,
+                scale: float = 0.5) -> dict[str, np.ndarray]:
+    """This module's parameters: N(0, scale²) weights and biases, N(0, (2·scale)²) peepholes."""
+    return lasagne_params(rng, n_in, n_hid, peepholes=peepholes, scale=scale,
+                          peephole_scale=2 * scale)
 
 
 def as_jax(P):
@@ -118,20 +54,16 @@ def as_jax(P):
 
 STATIC = ("nonlinearity", "cell_nonlinearity", "peepholes", "peephole_order", "grad_clipping",
           "return_cell", "unroll")
-run_layer = jax.jit(lstm_layer, static_argnames=STATIC)
+jit_layer = jax.jit(lstm_layer, static_argnames=STATIC)
 
 
 def jax_run(P, x, mask=None, *, act="tanh", cell_act="tanh", peepholes=True, order="graves",
             unroll=1):
-    h, c = run_layer(as_jax(P), jnp.asarray(x, jnp.float64),
+    h, c = jit_layer(as_jax(P), jnp.asarray(x, jnp.float64),
                      None if mask is None else jnp.asarray(mask, jnp.float64),
                      nonlinearity=act, cell_nonlinearity=cell_act, peepholes=peepholes,
                      peephole_order=order, return_cell=True, unroll=unroll)
     return np.asarray(h), np.asarray(c)
-
-
-def ref_run(P, x, mask=None, *, act="tanh", cell_act="tanh", peepholes=True, order="graves"):
-    return np_lstm(P, x, mask, act=act, cell_act=cell_act, peepholes=peepholes, order=order)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -143,7 +75,7 @@ def ref_run(P, x, mask=None, *, act="tanh", cell_act="tanh", peepholes=True, ord
 def test_nonlinearities_match_reference(name):
     v = np.linspace(-6.0, 6.0, 241)
     got = np.asarray(get_nonlinearity(name)(jnp.asarray(v)))
-    np.testing.assert_allclose(got, np_nonlinearity(name)(v), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(got, nonlinearity(name)(v), rtol=1e-14, atol=1e-15)
 
 
 def test_leaky_rectify_is_lasagnes_form():
@@ -175,16 +107,20 @@ def test_one_step_matches_hand_computation(order, peepholes, act):
     cell_act = "leaky_rectify" if act == "leaky_rectify" else "tanh"
     # By hand, c_0 = h_0 = 0: the hidden-to-hidden terms and the i/f peepholes vanish.
     x0 = x[:, 0]
-    z = {g: x0 @ P[f"W_in_to_{g}"] + P[f"b_{g}"] for g in GATE_NAMES}
-    c1 = expit(z["ingate"]) * np_nonlinearity(cell_act)(z["cell"])
+    z = {g: x0 @ P[f"W_in_to_{g}"] + P[f"b_{g}"] for g in GATES}
+    c1 = expit(z["ingate"]) * nonlinearity(cell_act)(z["cell"])
     if not peepholes:
         o = expit(z["outgate"])
     elif order == "graves":
         o = expit(z["outgate"] + P["W_cell_to_outgate"] * c1)
     else:
         o = expit(z["outgate"]) + P["W_cell_to_outgate"] * c1
-    h1 = o * np_nonlinearity(act)(c1)
-    h, c = jax_run(P, x, act=act, cell_act=cell_act, peepholes=peepholes, order=order)
+    h1 = o * nonlinearity(act)(c1)
+    kw = {"act": act, "cell_act": cell_act, "peepholes": peepholes, "order": order}
+    c_ref, h_ref, _ = step(P, x0, np.zeros((2, 4)), np.zeros((2, 4)), **kw)  # the reference...
+    np.testing.assert_allclose(c_ref, c1, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(h_ref, h1, rtol=1e-14, atol=1e-15)
+    h, c = jax_run(P, x, **kw)  # ... and the engine
     assert h.dtype == np.float64 and c.dtype == np.float64
     np.testing.assert_allclose(c[:, 0], c1, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(h[:, 0], h1, rtol=1e-12, atol=1e-13)
@@ -197,8 +133,8 @@ def test_one_step_with_initial_state_terms_matches_reference():
     x = rng.normal(size=(2, 2, 3))
     for order in ("graves", "lasagne-0.1"):
         h, c = jax_run(P, x, order=order)
-        c_ref, h_ref = np_step(P, x[:, 0], np.zeros((2, 4)), np.zeros((2, 4)), order=order)
-        c_ref, h_ref = np_step(P, x[:, 1], c_ref, h_ref, order=order)
+        c_ref, h_ref, _ = step(P, x[:, 0], np.zeros((2, 4)), np.zeros((2, 4)), order=order)
+        c_ref, h_ref, _ = step(P, x[:, 1], c_ref, h_ref, order=order)
         np.testing.assert_allclose(h[:, 1], h_ref, rtol=1e-12, atol=1e-13)
         np.testing.assert_allclose(c[:, 1], c_ref, rtol=1e-12, atol=1e-13)
 
@@ -208,7 +144,7 @@ def test_peepholes_false_ignores_peephole_parameters():
     P = make_params(rng, 3, 4, peepholes=True)
     x = rng.normal(size=(2, 5, 3))
     h, _ = jax_run(P, x, peepholes=False)
-    h_ref, _ = ref_run(P, x, peepholes=False)
+    h_ref, _ = run_layer(P, x, peepholes=False)
     np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-13)
 
 
@@ -218,7 +154,7 @@ def test_peepholes_inferred_from_parameter_names():
     for peep in (True, False):
         P = make_params(rng, 3, 4, peepholes=peep)
         h = np.asarray(lstm_layer(as_jax(P), x))  # peepholes=None: inferred
-        h_ref, _ = ref_run(P, np.asarray(x), peepholes=peep)
+        h_ref, _ = run_layer(P, np.asarray(x), peepholes=peep)
         np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-13)
 
 
@@ -243,7 +179,7 @@ def long_case():
 def test_scan_matches_numpy_loop(order, act, cell_act):
     P, x = long_case()
     h, c = jax_run(P, x, act=act, cell_act=cell_act, order=order)
-    h_ref, c_ref = ref_run(P, x, act=act, cell_act=cell_act, order=order)
+    h_ref, c_ref = run_layer(P, x, act=act, cell_act=cell_act, order=order)
     assert np.all(np.isfinite(h_ref))
     np.testing.assert_allclose(h, h_ref, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(c, c_ref, rtol=1e-10, atol=1e-12)
@@ -262,7 +198,7 @@ def test_peephole_orders_differ_measurably():
     h_l, _ = jax_run(P, x, order="lasagne-0.1")
     assert np.max(np.abs(h_g - h_l)) > 1e-2
     # and the reference agrees on which is which (not merely "different")
-    h_l_ref, _ = ref_run(P, x, order="lasagne-0.1")
+    h_l_ref, _ = run_layer(P, x, order="lasagne-0.1")
     assert np.max(np.abs(h_g - h_l_ref)) > 1e-2
     # lasagne-0.1 output gate is not confined to (0, 1): |h| can exceed |tanh(c)|
     _, c_l = jax_run(P, x, order="lasagne-0.1")
@@ -282,7 +218,7 @@ def test_mask_matches_reference_including_fractional_values():
     mask = (rng.random((BATCH, STEPS)) > 0.3).astype(float)
     mask[1, 10] = 0.5  # the blend is multiplicative, so fractional masks are defined too
     h, c = jax_run(P, x, mask)
-    h_ref, c_ref = ref_run(P, x, mask)
+    h_ref, c_ref = run_layer(P, x, mask)
     np.testing.assert_allclose(h, h_ref, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(c, c_ref, rtol=1e-10, atol=1e-12)
 
@@ -327,7 +263,7 @@ def test_nan_under_a_zero_mask_follows_the_multiplicative_form():
     mask = np.ones((BATCH, STEPS))
     mask[0, 7] = 0.0
     h, c = jax_run(P, x, mask)
-    h_ref, c_ref = ref_run(P, x, mask)
+    h_ref, c_ref = run_layer(P, x, mask)
     np.testing.assert_array_equal(np.isnan(h), np.isnan(h_ref))
     np.testing.assert_array_equal(np.isnan(c), np.isnan(c_ref))
     assert np.all(np.isnan(h[0, 7:]))  # reference says so too (checked just above)
@@ -340,20 +276,14 @@ def test_nan_under_a_zero_mask_follows_the_multiplicative_form():
 # ----------------------------------------------------------------------------------------------
 
 
-def ref_pre(P, x_t, h_prev):
-    return {g: x_t @ P[f"W_in_to_{g}"] + h_prev @ P[f"W_hid_to_{g}"] + P[f"b_{g}"]
-            for g in GATE_NAMES}
+def ref_pre(P: dict, x_t: jax.Array, h_prev: jax.Array) -> dict[str, jax.Array]:
+    return preactivations(P, x_t, h_prev)
 
 
-def ref_post(P, z, c_prev, order):
-    i = jax.nn.sigmoid(z["ingate"] + P["W_cell_to_ingate"] * c_prev)
-    f = jax.nn.sigmoid(z["forgetgate"] + P["W_cell_to_forgetgate"] * c_prev)
-    c = f * c_prev + i * jnp.tanh(z["cell"])
-    if order == "graves":
-        o = jax.nn.sigmoid(z["outgate"] + P["W_cell_to_outgate"] * c)
-    else:
-        o = jax.nn.sigmoid(z["outgate"]) + P["W_cell_to_outgate"] * c
-    return c, o * jnp.tanh(c)
+def ref_post(P: dict, z: dict, c_prev: jax.Array, order: str) -> tuple[jax.Array, jax.Array]:
+    """(c_t, h_t) from the pre-activations: the reference's cell update, in JAX (for vjp)."""
+    c, h, _ = cell_update(P, z, c_prev, None, order=order, xp=jnp)
+    return c, h
 
 
 def ref_clipped_grads(P, x, R, bound, order):
@@ -458,7 +388,7 @@ def test_t1_bias_gradient_is_batch_sum_of_clipped_per_example_dz():
     g_clip, _ = layer_grads(P, x, R, bound, "graves")
     g_free, _ = layer_grads(P, x, R, 0.0, "graves")
     any_clipped = False
-    for gate in GATE_NAMES:
+    for gate in GATES:
         dz = np.stack([np.asarray(pe[f"b_{gate}"]) for pe in per_example])  # (batch, H)
         any_clipped |= bool(np.any(np.abs(dz) > bound))
         np.testing.assert_allclose(g_clip[f"b_{gate}"], np.clip(dz, -bound, bound).sum(0),
@@ -575,37 +505,11 @@ def test_lstm_layer_names_a_missing_or_misshapen_parameter():
 # The hand-written backward pass (bench.lstm._recurrence) against autodiff of a plain step loop
 # ----------------------------------------------------------------------------------------------
 
-JNP_ACTS = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "linear": lambda v: v,
-            "leaky_rectify": lambda v: jnp.where(v > 0, v, ALPHA * v),
-            "rectify": lambda v: jnp.where(v > 0, v, 0.0)}
-
-
-def loop_lstm(P, x, mask, *, act, cell_act, peepholes, order):
-    """(h, c) of a Python loop over time, one matrix per gate, differentiated by plain autodiff."""
-    batch, steps, _ = x.shape
-    n_hid = P["W_hid_to_ingate"].shape[0]
-    c = h = jnp.zeros((batch, n_hid))
-    hs, cs = [], []
-    for t in range(steps):
-        z = {g: x[:, t] @ P[f"W_in_to_{g}"] + h @ P[f"W_hid_to_{g}"] + P[f"b_{g}"]
-             for g in GATE_NAMES}
-        peep = {g: (P[f"W_cell_to_{g}"] if peepholes else 0.0) for g in PEEP_NAMES}
-        i = jax.nn.sigmoid(z["ingate"] + peep["ingate"] * c)
-        f = jax.nn.sigmoid(z["forgetgate"] + peep["forgetgate"] * c)
-        c_new = f * c + i * JNP_ACTS[cell_act](z["cell"])
-        if order == "graves":
-            o = jax.nn.sigmoid(z["outgate"] + peep["outgate"] * c_new)
-        else:
-            o = jax.nn.sigmoid(z["outgate"]) + peep["outgate"] * c_new
-        h_new = o * JNP_ACTS[act](c_new)
-        if mask is not None:
-            m = mask[:, t, None]
-            c_new = m * c_new + (1 - m) * c
-            h_new = m * h_new + (1 - m) * h
-        c, h = c_new, h_new
-        hs.append(h)
-        cs.append(c)
-    return jnp.stack(hs, axis=1), jnp.stack(cs, axis=1)
+def loop_lstm(P: dict, x: jax.Array, mask: jax.Array | None, *, act: str, cell_act: str,
+              peepholes: bool, order: str) -> tuple[jax.Array, jax.Array]:
+    """(h, c) of the reference step loop written in JAX: plain autodiff differentiates it."""
+    return run_layer(P, x, mask, act=act, cell_act=cell_act, peepholes=peepholes, order=order,
+                     xp=jnp)
 
 
 @pytest.mark.parametrize("act,cell_act,peepholes,order,masked", [
@@ -646,11 +550,11 @@ def test_pack_places_each_gate_where_the_step_reads_it(peepholes):
     block by block against the named arrays, and unpack gives every named array back exactly."""
     n_in, h = 3, 4
     rng = np.random.default_rng(0)
-    params = {k: jnp.asarray(rng.normal(size=s), jnp.float32)
-              for k, s in lstm.param_shapes(n_in, h, peepholes).items()}
+    params = {k: jnp.asarray(v) for k, v in lasagne_params(rng, n_in, h, peepholes=peepholes,
+                                                           scale=1.0, dtype=np.float32).items()}
     packed = lstm.pack(params)
     assert packed["W"].shape == (n_in + h, 4 * h) and packed["b"].shape == (4 * h,)
-    for j, g in enumerate(("ingate", "forgetgate", "cell", "outgate")):
+    for j, g in enumerate(GATES):
         cols = slice(j * h, (j + 1) * h)
         np.testing.assert_array_equal(packed["W"][:n_in, cols], params[f"W_in_to_{g}"])
         np.testing.assert_array_equal(packed["W"][n_in:, cols], params[f"W_hid_to_{g}"])
@@ -661,3 +565,6 @@ def test_pack_places_each_gate_where_the_step_reads_it(peepholes):
         np.testing.assert_array_equal(back[k], v)
     x = jnp.asarray(rng.normal(size=(2, 5, n_in)), jnp.float32)
     np.testing.assert_array_equal(lstm.lstm_layer(packed, x), lstm.lstm_layer(params, x))
+    want, _ = run_layer(params, x, peepholes=peepholes)  # and both are the reference's numbers
+    np.testing.assert_allclose(np.asarray(lstm.lstm_layer(packed, x), np.float64), want,
+                               rtol=1e-5, atol=1e-6)

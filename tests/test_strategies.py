@@ -8,11 +8,13 @@ construction (biases, orthonormality, bounds) are checked exactly or to float32 
 
 import functools
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import run_layer
 from scipy.special import expit
 
 from bench import data as bench_data
@@ -414,17 +416,68 @@ def test_identity_bias_seed_layer_blows_up_with_lasagne_01_peepholes():
 # ----------------------------------------------------------------------------------------------
 
 
-def test_lsuv_unit_preactivation_variance_per_gate():
-    params = cached("lsuv")
+LSUV_TOL = 0.1  # strategies/lsuv.py's docstring: rescale until |Var z − 1| < 0.1 for all gates
+
+
+def gate_variances(layer: dict, x: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    """Var over (batch, time, units) of each gate's z = x·W_in + h_{t−1}·W_hid, with h from the
+    NumPy float64 reference; and the layer's output h (the next layer's input)."""
+    h, _ = run_layer(layer, x)
+    h_prev = np.concatenate([np.zeros_like(h[:, :1]), h[:, :-1]], axis=1)
+    var = {g: float(np.var(x @ np.asarray(layer[f"W_in_to_{g}"], np.float64)
+                           + h_prev @ np.asarray(layer[f"W_hid_to_{g}"], np.float64)))
+           for g in GATES}
+    return var, h
+
+
+def scale_squared(w: np.ndarray) -> float:
+    """s² for w = s·Q with orthonormal rows or columns (the Gram matrix is s²·I)."""
+    gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+    return float(np.trace(gram)) / len(gram)
+
+
+def test_lsuv_gate_preactivations_have_unit_variance_on_the_data_batch():
+    """After LSUV every gate of every layer has |Var z − 1| < 0.1 on the data batch it was given,
+    measured with an independent float64 forward; and no layer needed the warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the "not within 1 ± 0.1" warning fails the test
+        params = init("lsuv")
     x = data_batch(7).astype(np.float64)
     for i, layer in enumerate(params):
-        p = {k: jnp.asarray(v, jnp.float32) for k, v in layer.items()}
-        h = np.asarray(jit_layer(p, jnp.asarray(x, jnp.float32)), np.float64)
-        h_prev = np.concatenate([np.zeros_like(h[:, :1]), h[:, :-1]], axis=1)
-        for g in GATES:
-            z = x @ layer[f"W_in_to_{g}"] + h_prev @ layer[f"W_hid_to_{g}"]
-            assert abs(np.var(z) - 1.0) < 0.1, f"layer {i} {g}: Var z = {np.var(z):.3f}"
+        var, x = gate_variances(layer, x)
+        for g, v in var.items():
+            assert abs(v - 1.0) < LSUV_TOL, f"layer {i + 1} {g}: Var z = {v:.4f}"
+
+
+def test_lsuv_rescales_as_many_times_as_the_closed_form_says():
+    """A one-step batch makes LSUV's iteration solvable by hand: with h_0 = 0, z = x·W_in, so
+    Var z is v0·s² for W_in = s·Q, and each rescaling by Var^(−1/4) maps Var z to its square
+    root. After k rescalings Var z = v0^(2^−k), and LSUV stops at the first k for which every gate
+    is within 0.1 of 1: so each gate's final scale is s = v0^(−(1 − 2^−k)/2) with that k."""
+    x = np.random.default_rng(0).normal(0.0, 0.25, (16, 1, 7))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        params = strategy("lsuv").init_params(jax.random.PRNGKey(0), config(), x)
+    iterations = []
+    for i, layer in enumerate(params):
+        s2 = {g: scale_squared(np.asarray(layer[f"W_in_to_{g}"], np.float64)) for g in GATES}
+        var, h = gate_variances(layer, x)
+        v0 = {g: var[g] / s2[g] for g in GATES}  # Var z of the orthonormal start
+
+        def within(v, k):
+            return abs(v ** (2.0**-k) - 1.0) < LSUV_TOL
+
+        k = max(next(k for k in range(64) if within(v, k)) for v in v0.values())
+        for g, v in v0.items():  # no gate is within rounding of the threshold
+            for kk in (k - 1, k):
+                if kk >= 0:
+                    assert abs(abs(v ** (2.0**-kk) - 1.0) - LSUV_TOL) > 1e-3, (i, g, kk)
+            want = v ** (-(1.0 - 2.0**-k) / 2.0)
+            assert math.sqrt(s2[g]) == pytest.approx(want, rel=1e-4), f"layer {i + 1} {g}"
+        iterations.append(k)
         x = h
+    assert iterations[0] >= 3, iterations  # the case exercises several rescalings
+    assert max(iterations) <= 10  # within LSUV's iteration limit (no warning above)
 
 
 def test_lsuv_weights_are_scaled_orthonormal_and_biases_zero():

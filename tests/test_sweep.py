@@ -1,8 +1,10 @@
 """Sweep: records, resume, corrupt records, determinism, bad input (small CPU settings)."""
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,9 +29,18 @@ def _quiet(msg: str) -> None:
 
 @pytest.fixture(scope="module")
 def done(tmp_path_factory):
+    """One finished sweep, shared by this module's tests: read it, never write to it (a test
+    that reruns or damages it works on :func:`own_copy`)."""
     out = tmp_path_factory.mktemp("sweep")
     summary = run_sweep(SPEC, out, progress=False, log=_quiet)
     return out, summary
+
+
+def own_copy(done: tuple[Path, dict], tmp_path: Path) -> Path:
+    """A private copy of the shared sweep's results directory."""
+    out = tmp_path / "sweep"
+    shutil.copytree(done[0], out)
+    return out
 
 
 def test_every_run_has_one_record_and_the_table_loads(done):
@@ -48,16 +59,18 @@ def test_every_run_has_one_record_and_the_table_loads(done):
 
 
 def test_rerun_skips_finished_runs(done, tmp_path):
-    out, _ = done
+    out = own_copy(done, tmp_path)
     again = run_sweep(SPEC, out, progress=False, log=_quiet)
     assert again["ran"] == 0 and again["skipped"] == 8
 
 
-def test_corrupt_record_is_reported_and_recomputed_identically(done):
-    out, _ = done
+def test_corrupt_record_is_reported_and_recomputed_identically(done, tmp_path):
+    out = own_copy(done, tmp_path)
     before = pd.read_parquet(out / "runs.parquet").set_index("key")
     victim = sorted((out / "runs").glob("*.json"))[0]
+    shared = done[0] / "runs" / victim.name
     victim.write_text(victim.read_text()[:50])  # truncated mid-write by hand
+    assert json.loads(shared.read_text())["key"]  # the shared sweep's record is untouched
     summary = run_sweep(SPEC, out, progress=False, log=_quiet)
     assert len(summary["corrupt"]) == 1 and victim.name in summary["corrupt"][0]
     assert summary["ran"] == 2  # the chunk holding it is recomputed whole
@@ -148,7 +161,7 @@ def test_editing_a_strategy_file_invalidates_its_records(done, tmp_path):
     from bench.store import Store
     from bench.sweep import plan
 
-    out, _ = done
+    out = own_copy(done, tmp_path)  # planning may write (claims, locks): not to the shared one
     glorot = get_strategy("glorot")
     assert plan(SPEC, [glorot], Store(out)) == ([], 4)  # all 4 glorot runs already stored
     edited = tmp_path / "glorot.py"
@@ -165,8 +178,6 @@ def test_editing_a_strategy_file_invalidates_its_records(done, tmp_path):
 def test_store_table_does_not_reread_records_it_wrote_or_read(done, tmp_path, monkeypatch):
     """A sweep rewrites runs.parquet after every chunk; the store parses each record file once
     per process, so the table of records it already holds reads no record file again."""
-    from pathlib import Path
-
     from bench.store import Store
 
     src = Store(done[0])

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import lasagne_params
 
 ROOT = Path(__file__).resolve().parents[2]
 ORACLE_PY = ROOT / ".venv-lasagne" / "bin" / "python"
@@ -29,9 +30,6 @@ pytestmark = pytest.mark.skipif(
 
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
-
-GATES = ("ingate", "forgetgate", "cell", "outgate")
-PEEPHOLE_GATES = ("ingate", "forgetgate", "outgate")
 
 RTOL = 1e-5  # relative agreement required at every finite step
 GRAD_RTOL = 1e-5  # relative to the largest entry of each gradient
@@ -57,15 +55,7 @@ class Case:
 
 def _make_arrays(c: Case) -> dict:
     rng = np.random.default_rng(c.seed)
-    s = 0.3
-    p = {}
-    for g in GATES:
-        p[f"W_in_to_{g}"] = rng.normal(0.0, s, (c.n_in, c.n_hid))
-        p[f"W_hid_to_{g}"] = rng.normal(0.0, s, (c.n_hid, c.n_hid))
-        p[f"b_{g}"] = rng.normal(0.0, s, c.n_hid)
-    if c.peepholes:
-        for g in PEEPHOLE_GATES:
-            p[f"W_cell_to_{g}"] = rng.normal(0.0, s, c.n_hid)
+    p = lasagne_params(rng, c.n_in, c.n_hid, peepholes=c.peepholes, scale=0.3)
     if c.blowup:
         # Integrating units (forget bias +4) with a positive cell drive and positive outgate
         # peepholes: with o = σ(z_o) + w_co·c_t the output is ∝ c², which feeds back through
