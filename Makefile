@@ -44,7 +44,8 @@ $(VENV)/.peers: $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e '.[dev,ray,peers]'
 	touch $@
 
-## throughput: engine (a sweep of runs, and one run) vs Theano+Lasagne vs PyTorch -> results/perf.md
+## throughput: engine (a sweep of runs, one run, one whole sweep chunk; the forward pass alone)
+## vs Theano+Lasagne vs PyTorch -> results/perf.md
 perf: setup $(VENV)/.peers
 	-bash bench/studies/oracle/setup.sh
 	$(VENV)/bin/python -m bench perf --profile $(PERF_PROFILE) --out results/perf.md $(ARGS)

@@ -6,8 +6,10 @@ The core (:mod:`bench.lstm`, :mod:`bench.model`, :mod:`bench.init`, :mod:`bench.
 benchmark. A study uses it to answer one question of its own, and may depend on things the core
 must not (other frameworks, another virtualenv, long-running subprocesses):
 
-- :mod:`bench.studies.perf` with :mod:`bench.studies.peers`: training throughput of the engine
-  against Theano + Lasagne and PyTorch (``python -m bench perf``);
+- :mod:`bench.studies.perf` with :mod:`bench.studies.peers`: training and forward-only
+  throughput of the engine against Theano + Lasagne and PyTorch (``python -m bench perf``);
+- :mod:`bench.studies.forward_step`: what one step of the forward-only LSTM pass costs and what
+  XLA makes of its elementwise part (``python -m bench.studies.forward_step``);
 - :mod:`bench.studies.lasagne_nans`: why the original network (7 → 1024 → 128 → 7, the
   ``large`` profile) gives NaNs under Lasagne 0.1, reproduced and taken apart
   (``python -m bench lasagne-nans``);

@@ -6,6 +6,8 @@ loads Theano/Lasagne through ``bench/studies/oracle/compat.py``::
     .venv-lasagne/bin/python bench/studies/peers/lasagne_peer.py --pool POOL.npy
         [--hidden 64,32] [--batch 16] [--window 128] [--steps 3] [--repeats 3] [--lr 1e-3]
         [--floatX float32]
+    .venv-lasagne/bin/python bench/studies/peers/lasagne_peer.py --task forward --inputs X.npy
+        [--hidden 64,32] [--repeats 3] [--floatX float32]
 
 The model is what a Lasagne user writes for the benchmark's stack: ``InputLayer`` →
 ``DropoutLayer`` → ``LSTMLayer`` (peepholes, tanh, Glorot-uniform gate weights) → dropout →
@@ -13,6 +15,9 @@ The model is what a Lasagne user writes for the benchmark's stack: ``InputLayer`
 on) output; ``lasagne.updates.adam`` on gradients rescaled by
 ``lasagne.updates.total_norm_constraint(grads, 1.0)``. One compiled ``theano.function`` does a
 whole training step; each step gets a fresh batch of random windows drawn with numpy.
+``--task forward`` compiles the deterministic output (``get_output(..., deterministic=True)``:
+dropout off) and its per-channel one-step MSE into one ``theano.function`` instead, and calls
+it on the whole of ``--inputs``.
 
 Timing: the ``theano.function`` build is the compile time; one warm-up call of ``steps``
 steps is excluded; then ``repeats`` timed calls. Lasagne 0.1's output peephole sits after
@@ -36,13 +41,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import compat  # noqa: E402  (../oracle/compat.py: sets THEANO_FLAGS before theano loads)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peer_common import peer_parser, timed_calls, timing_record  # noqa: E402
+from peer_common import (  # noqa: E402
+    forward_record,
+    parse_peer_args,
+    peer_parser,
+    timed_calls,
+    timing_record,
+)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = peer_parser(__doc__.splitlines()[0], steps=3, clip_help="total_norm_constraint bound")
     p.add_argument("--floatX", choices=("float32", "float64"), default="float32")
-    return p.parse_args(argv)
+    return parse_peer_args(p, argv)
 
 
 def _cache_entries(path: str) -> int:
@@ -52,15 +63,9 @@ def _cache_entries(path: str) -> int:
         return 0
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Build, compile, warm up and time; return the JSON record."""
-    theano, lasagne = compat.load(floatX=args.floatX)
-    T, L = theano.tensor, lasagne.layers
-    floatX = theano.config.floatX
-    pool = np.load(args.pool).astype(floatX)
-    n_seq, length, channels = pool.shape
-    if length < args.window + 1:
-        raise SystemExit(f"pool sequences have {length} steps, need window + 1 = {args.window + 1}")
+def _network(args: argparse.Namespace, lasagne, channels: int):
+    """The stack (dropout before every ``LSTMLayer``) for ``channels`` inputs and outputs."""
+    L = lasagne.layers
     sizes = (channels, *(int(h) for h in args.hidden.split(",") if h.strip()), channels)
     lasagne.random.set_rng(np.random.RandomState(args.seed))
     glorot = lasagne.init.GlorotUniform()
@@ -76,6 +81,59 @@ def run(args: argparse.Namespace) -> dict:
         net = L.LSTMLayer(net, n_hid, ingate=gate(sig), forgetgate=gate(sig),
                           cell=gate(tanh, peephole=False), outgate=gate(sig),
                           nonlinearity=tanh, peepholes=True)
+    return net
+
+
+def _versions(theano, lasagne) -> dict[str, str]:
+    return {"theano": theano.__version__, "lasagne": lasagne.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def run_forward(args: argparse.Namespace) -> dict:
+    """Inference over ``--inputs``: build, compile, warm up and time; return the JSON record."""
+    theano, lasagne = compat.load(floatX=args.floatX)
+    T, L = theano.tensor, lasagne.layers
+    floatX = theano.config.floatX
+    inputs = np.load(args.inputs).astype(floatX)
+    batch, length, channels = inputs.shape
+    if length < 2:
+        raise SystemExit(f"inputs have {length} steps; the one-step MSE needs 2")
+    net = _network(args, lasagne, channels)
+    x = T.tensor3("x")
+    pred = L.get_output(net, x, deterministic=True)  # dropout off, as in evaluation
+    mse = T.mean((pred[:, :-1] - x[:, 1:]) ** 2, axis=(0, 1))  # per channel
+    cached = _cache_entries(theano.config.compiledir)
+    t0 = time.perf_counter()
+    forward_fn = theano.function([x], mse)
+    compile_s = time.perf_counter() - t0
+
+    def call():
+        return forward_fn(inputs)
+
+    warmup, times, last = timed_calls(call, args.repeats)
+    cache_note = (f"Theano C cache had {cached} modules" if cached
+                  else "Theano C cache was empty")
+    return forward_record(
+        contender="lasagne-forward", device="cpu", batch=int(batch), length=int(length),
+        warmup=warmup, times=times, compile_s=compile_s, compile_how="theano.function build",
+        device_mb=None, mse=float(np.mean(last)), versions=_versions(theano, lasagne),
+        notes=(f"floatX={floatX}; get_output(deterministic=True); scan's Python loop "
+               f"(compat.py); {cache_note}"),
+    )
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Build, compile, warm up and time; return the JSON record."""
+    if args.task == "forward":
+        return run_forward(args)
+    theano, lasagne = compat.load(floatX=args.floatX)
+    T, L = theano.tensor, lasagne.layers
+    floatX = theano.config.floatX
+    pool = np.load(args.pool).astype(floatX)
+    n_seq, length, channels = pool.shape
+    if length < args.window + 1:
+        raise SystemExit(f"pool sequences have {length} steps, need window + 1 = {args.window + 1}")
+    net = _network(args, lasagne, channels)
 
     x = T.tensor3("x")
     pred = L.get_output(net, x)  # deterministic=False: dropout is on, as in training
@@ -107,8 +165,7 @@ def run(args: argparse.Namespace) -> dict:
         args, contender="lasagne", device="cpu", runs=1, warmup=warmup, times=times,
         compile_s=compile_s, compile_how="theano.function build", device_mb=None,
         final_loss=last,
-        versions={"theano": theano.__version__, "lasagne": lasagne.__version__,
-                  "numpy": np.__version__, "python": platform.python_version()},
+        versions=_versions(theano, lasagne),
         notes=(f"floatX={floatX}; scan's Python loop (compat.py); {cache_note}; "
                f"{args.steps} steps per call"),
     )

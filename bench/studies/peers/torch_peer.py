@@ -9,10 +9,16 @@ MSE, ``torch.optim.Adam`` with ``clip_grad_norm_(…, 1.0)``:
 - ``--mode fused``: one ``torch.nn.LSTM`` per layer (cuDNN on a GPU, the native fused kernel on
   a CPU). No peepholes: the speed ceiling for a standard cell, not the same equations.
 
+With ``--task forward`` the same stack runs inference instead: ``eval()`` mode (no dropout)
+under ``torch.no_grad()``, the whole of ``--inputs`` (batch, length, C) per call, followed by
+the per-channel one-step MSE (what the engine's evaluation computes).
+
 Usage::
 
     python bench/studies/peers/torch_peer.py --mode custom --pool POOL.npy [--hidden 64,32]
         [--batch 16] [--window 128] [--steps 20] [--repeats 3] [--lr 1e-3] [--device auto]
+    python bench/studies/peers/torch_peer.py --mode fused --task forward --inputs X.npy
+        [--hidden 64,32] [--repeats 3] [--device auto]
 
 ``POOL.npy`` is the training pool (sequences, length, channels) float32; each step draws
 ``batch`` random windows of ``window + 1`` steps from it on the device. One warm-up call of
@@ -36,7 +42,13 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peer_common import peer_parser, timed_calls, timing_record  # noqa: E402  (this folder)
+from peer_common import (  # noqa: E402  (this folder)
+    forward_record,
+    parse_peer_args,
+    peer_parser,
+    timed_calls,
+    timing_record,
+)
 
 GATES = ("ingate", "forgetgate", "cell", "outgate")
 
@@ -144,15 +156,63 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = peer_parser(__doc__.splitlines()[0], steps=20, clip_help="global gradient-norm bound")
     p.add_argument("--mode", choices=("custom", "fused"), required=True)
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
-    return p.parse_args(argv)
+    return parse_peer_args(p, argv)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _versions() -> dict[str, str]:
+    return {"torch": torch.__version__, "python": platform.python_version()}
+
+
+def run_forward(args: argparse.Namespace) -> dict:
+    """Inference over ``--inputs``: build, warm up and time; return the JSON record."""
+    device = _device(args.device)
+    torch.manual_seed(args.seed)
+    x = torch.from_numpy(np.load(args.inputs).astype(np.float32)).to(device)
+    batch, length, channels = x.shape
+    if length < 2:
+        raise SystemExit(f"inputs have {length} steps; the one-step MSE needs 2")
+    sizes = (channels, *(int(h) for h in args.hidden.split(",") if h.strip()), channels)
+    model = Stack(sizes, args.mode, args.dropout).to(device).eval()
+
+    def call() -> torch.Tensor:
+        with torch.no_grad():
+            pred = model(x)
+            mse = ((pred[:, :-1] - x[:, 1:]) ** 2).mean(dim=(0, 1))  # per channel
+        _sync(device)
+        return mse
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    warmup, times, mse = timed_calls(call, args.repeats)
+    device_mb = (torch.cuda.max_memory_allocated(device) / 2**20
+                 if device.type == "cuda" else None)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    notes = ("nn.LSTM per layer, no peepholes" if args.mode == "fused"
+             else "hand-written Graves peephole cell, Python loop over time")
+    notes += "; eval mode, torch.no_grad"
+    if device.type == "cpu":
+        notes += f"; {torch.get_num_threads()} threads"
+    return forward_record(
+        contender=f"torch-{args.mode}-forward" if args.mode != "fused" else "torch-forward",
+        device=f"{device.type}: {name}" if device.type == "cuda" else "cpu",
+        batch=int(batch), length=int(length), warmup=warmup, times=times,
+        compile_s=max(0.0, warmup - statistics.median(times)),
+        compile_how="first call - median call", device_mb=device_mb,
+        mse=float(mse.mean().cpu()), versions=_versions(), notes=notes,
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
     """Build, warm up and time; return the JSON record."""
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
+    if args.task == "forward":
+        return run_forward(args)
+    device = _device(args.device)
     torch.manual_seed(args.seed)
     pool = torch.from_numpy(np.load(args.pool).astype(np.float32)).to(device)
     n_seq, length, channels = pool.shape
@@ -200,8 +260,7 @@ def run(args: argparse.Namespace) -> dict:
         compile_s=max(0.0, warmup - statistics.median(times)),
         compile_how="first call - median call", device_mb=device_mb,
         final_loss=float(loss.detach().cpu()),
-        versions={"torch": torch.__version__, "python": platform.python_version()},
-        notes=notes,
+        versions=_versions(), notes=notes,
     )
 
 
