@@ -10,6 +10,7 @@ never imports them.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from bench.config import ARMS, DEFAULT_LRS, PROFILE_ALIASES, SWEEP_DEFAULTS
-from bench.errors import ConfigError, PluginError, UserError, did_you_mean
+from bench.errors import (
+    ConfigError,
+    PluginError,
+    UserError,
+    did_you_mean,
+    one_line,
+    printable,
+)
 from bench.lstm import NONLINEARITIES, PEEPHOLE_ORDERS
 
 # The flag each sweep-spec setting comes from, for error messages.
@@ -31,8 +39,22 @@ class _Parser(argparse.ArgumentParser):
     """argparse whose errors are one line (``error: ...``), exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        print(printable(f"error: {self.prog}: {message}"), file=sys.stderr)
         raise SystemExit(2)
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse's, but an unrecognized argument is shown quoted (an empty or blank one
+        is visible) after the sub-command it was given to."""
+        import shlex
+
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = getattr(parsed, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            print(printable(f"error: {prog}: unrecognized arguments: "
+                            + " ".join(shlex.quote(a) for a in extra)), file=sys.stderr)
+            raise SystemExit(2)
+        return parsed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -170,6 +192,8 @@ def _arms(args: argparse.Namespace, defaults: dict) -> dict[str, dict[str, objec
             if not sep or not values.strip():
                 raise UserError(f"--axis {text!r}: expected NAME=V1,V2")
             parsed = [_override(f"{name}={v.strip()}") for v in values.split(",") if v.strip()]
+            if not parsed:  # "NAME=,": no value, so no arm at all
+                raise UserError(f"--axis {text!r}: no value given (expected NAME=V1,V2)")
             if any(strategy for strategy, _, _ in parsed):
                 raise UserError(f"--axis {text!r}: an axis is a run option, not a strategy's")
             axes.append([(opt, value) for _, opt, value in parsed])
@@ -246,6 +270,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserError(f"--out {args.out}: exists and is not a directory")
+    if not (math.isfinite(args.gpus_per_task) and args.gpus_per_task >= 0):
+        raise UserError(f"--gpus-per-task: must be a finite number >= 0, got "
+                        f"{args.gpus_per_task}")
     executor = None
     if args.executor == "ray":
         import functools
@@ -263,8 +290,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     import time
 
     t0 = time.perf_counter()
-    summary = run_sweep(spec, args.out, progress=not args.no_progress, executor=executor,
-                        workers=args.workers)
+    try:
+        summary = run_sweep(spec, args.out, progress=not args.no_progress, executor=executor,
+                            workers=args.workers)
+    except OSError as e:  # a full disk, a lost mount: the records written so far stay
+        raise UserError(f"--out {args.out}: cannot write {e.filename or 'a results file'}: "
+                        f"{e.strerror or e} (the runs stored so far are kept; rerun to resume)"
+                        ) from None
     phases = dict(summary["phase_s"])
     if not args.no_report:
         from bench.report import write_report
@@ -285,25 +317,110 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if summary["failures"] else 0
 
 
+def _shown(path: str) -> str:
+    """A path as an error line shows it: quoted when it is empty or blank at either end."""
+    return repr(path) if path != path.strip() or not path else path
+
+
+# The columns that say which run a row is: every row needs a value in each.
+TABLE_KEY = ("dataset", "strategy", "lr", "seed")
+# Optional record fields the report reads together (bench.report.per_channel divides the
+# first by the second): a table written by the store has both or neither.
+TABLE_PAIRS = {"test_mse_channels": "bayes_channels"}
+
+
+def check_run_table(path: Path) -> None:
+    """A ``runs.parquet`` the report is to read (a results directory without ``runs/``):
+    readable, with every column the report needs (:data:`bench.summary.RUN_COLUMNS`), and
+    every column named after a record field of that field's type
+    (:class:`bench.record.RunRecord`; a table may lack the optional fields), and a value in
+    every row of the columns that say which run a row is (:data:`TABLE_KEY`; a finite ``lr``).
+    Else a :class:`UserError` naming the file and the column. Only the schema and those
+    columns are read."""
+    import typing
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bench.record import HINTS
+    from bench.summary import RUN_COLUMNS
+
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise UserError(f"{path}: not a readable Parquet table ({one_line(e)})") from None
+    missing = [c for c in RUN_COLUMNS if c not in schema.names]
+    if missing:
+        older = " (an older protocol's table: regenerate it)" if "eval_mse" in schema.names else ""
+        raise UserError(f"{path}: not a run table of this version: no column(s) "
+                        f"{', '.join(missing)}{older}")
+    t = pa.types
+    number = (t.is_integer, t.is_floating, t.is_null)
+    accepts = {float: number, int: number, bool: (t.is_boolean, t.is_null),
+               str: (t.is_string, t.is_large_string, t.is_null),
+               list: (t.is_list, t.is_large_list, t.is_null),
+               dict: (t.is_struct, t.is_map, t.is_null)}
+    for name, needs in TABLE_PAIRS.items():
+        if name in schema.names and needs not in schema.names:
+            raise UserError(f"{path}: column {name!r} without {needs!r}")
+    for name in schema.names:
+        hint = HINTS.get(name)
+        if hint is None or name == "config":
+            continue
+        kind = typing.get_origin(hint) or hint
+        if not any(ok(schema.field(name).type) for ok in accepts[kind]):
+            raise UserError(f"{path}: column {name!r} holds {schema.field(name).type}, "
+                            f"expected {kind.__name__}")
+    try:
+        key = pq.read_table(path, columns=list(TABLE_KEY))
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise UserError(f"{path}: not a readable Parquet table ({one_line(e)})") from None
+    for name in TABLE_KEY:
+        values = key.column(name)
+        bad = values.null_count
+        if name == "lr" and not t.is_null(values.type):
+            bad += sum(not math.isfinite(v) for v in values.to_pylist() if v is not None)
+        if bad:
+            raise UserError(f"{path}: column {name!r} has no {'finite ' * (name == 'lr')}"
+                            f"value in {bad} row(s)")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import write_report
 
     root = Path(args.results)
+    shown = _shown(args.results)
     if not ((root / "runs").is_dir() or (root / "runs.parquet").is_file()):
-        raise UserError(f"{args.results}: not a results directory (no runs/ or runs.parquet "
-                        "inside)")
-    md, html = write_report(args.results)
+        raise UserError(f"{shown}: not a results directory (no runs/ or runs.parquet inside)")
+    if not (root / "runs").is_dir():
+        check_run_table(root / "runs.parquet")
+    try:
+        md, html = write_report(args.results)
+    except ValueError as e:  # a run that contradicts itself (bench.summary.run_flags)
+        raise UserError(f"{shown}: {one_line(e)}") from None
     print(f"report: {md} and {html}")
     return 0
+
+
+def _real(array: np.ndarray, what: str) -> np.ndarray:
+    """``array``, if its numbers are real (bool, integer or floating point)."""
+    if array.dtype.kind not in "biuf":
+        raise UserError(f"{what}: dtype {array.dtype}, expected real numbers (float, int or "
+                        "bool)")
+    return array
 
 
 def _load_array(path: str, flag: str) -> np.ndarray:
     if not Path(path).is_file():
         raise UserError(f"{flag} {path}: no such file")
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except Exception as e:
-        raise UserError(f"{flag} {path}: cannot read as .npy ({e})") from None
+        raise UserError(f"{flag} {path}: cannot read as .npy ({one_line(e)})") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive: np.load gives its NpzFile
+        array.close()
+        raise UserError(f"{flag} {path}: an .npz archive, expected one .npy array")
+    return _real(array, f"{flag} {path}")
 
 
 def save_npy_atomic(path: str | Path, array: np.ndarray) -> None:
@@ -315,14 +432,22 @@ def save_npy_atomic(path: str | Path, array: np.ndarray) -> None:
     path = Path(path)
     if path.is_dir():
         raise UserError(f"--output {path}: is a directory")
+    if path.exists() and not path.is_file():  # the rename would replace a device, or a FIFO
+        raise UserError(f"--output {path}: not a regular file")
     buf = io.BytesIO()
     np.save(buf, array)
-    write_atomic(path, buf.getvalue())
+    try:
+        write_atomic(path, buf.getvalue())
+    except OSError as e:  # a parent that is a file, a read-only or full disk, no permission
+        raise UserError(f"--output {path}: cannot write ({e.strerror or one_line(e)})") from None
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
     import jax
 
+    if not (math.isfinite(args.grad_clipping) and args.grad_clipping >= 0):
+        raise UserError(f"--grad-clipping: must be a finite number >= 0 (0 = off), got "
+                        f"{args.grad_clipping}")
     if args.float64:
         jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
@@ -332,10 +457,19 @@ def cmd_forward(args: argparse.Namespace) -> int:
     if not Path(args.params).is_file():
         raise UserError(f"--params {args.params}: no such file")
     try:
-        with np.load(args.params, allow_pickle=False) as z:
+        z = np.load(args.params, allow_pickle=False)
+    except Exception as e:
+        raise UserError(f"--params {args.params}: not a readable .npz ({one_line(e)})") from None
+    if isinstance(z, np.ndarray):
+        raise UserError(f"--params {args.params}: one .npy array, expected an .npz of named "
+                        "parameters (W_in_to_ingate, ...)")
+    try:
+        with z:
             params = {k: z[k] for k in z.files if not k.startswith("__")}
     except Exception as e:
-        raise UserError(f"--params {args.params}: not a readable .npz ({e})") from None
+        raise UserError(f"--params {args.params}: not a readable .npz ({one_line(e)})") from None
+    for name, array in params.items():
+        _real(array, f"--params {args.params}: {name!r}")
     x = _load_array(args.input, "--input")
     if x.ndim != 3:
         raise UserError(f"--input {args.input}: shape {x.shape}, expected (batch, time, features)")
@@ -415,8 +549,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(printable(f"error: {e}"), file=sys.stderr)
         return 2
     except ConfigError as e:
-        print(f"error: {config_error(e)}", file=sys.stderr)
+        print(printable(f"error: {config_error(e)}"), file=sys.stderr)
         return 2

@@ -215,10 +215,12 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("val_length", "val_length and test_length must be >= 2")
     if cfg.peephole_order not in ("graves", "lasagne-0.1"):
         raise unknown("peephole_order", cfg.peephole_order, ("graves", "lasagne-0.1"))
-    for name in ("clip_norm", "grad_clipping"):
-        if getattr(cfg, name) < 0:
-            raise ConfigError(name, f"{name} must be >= 0, got {getattr(cfg, name)}")
-    if cfg.data_scale <= 0:
-        raise ConfigError("data_scale", f"data_scale must be > 0, got {cfg.data_scale}")
+    for name in ("clip_norm", "grad_clipping"):  # nan would pass a plain "< 0" test
+        value = getattr(cfg, name)
+        if not (value >= 0 and math.isfinite(value)):
+            raise ConfigError(name, f"{name} must be a finite number >= 0 (0 = off), got {value}")
+    if not (cfg.data_scale > 0 and math.isfinite(cfg.data_scale)):
+        raise ConfigError("data_scale", f"data_scale must be finite and > 0, got "
+                          f"{cfg.data_scale}")
     if cfg.seed < 0:
         raise ConfigError("seed", f"seed must be >= 0, got {cfg.seed}")

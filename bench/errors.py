@@ -42,6 +42,13 @@ def unknown(what: str, name: str, known: Iterable[str], setting: str | None = No
     return ConfigError(setting or what, f"unknown {what} {name!r}{did_you_mean(name, known)}")
 
 
+def printable(text: str) -> str:
+    """``text`` as one line of plain characters: a line break, another control character or a
+    lone surrogate (an undecodable byte of a file name) becomes its escape, as ``repr`` writes it
+    (a user's ``--out $'a\\nb'`` must not split an ``error:`` line in two)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def one_line(e: BaseException) -> str:
     """The first line of an exception's message (its type name if it has none)."""
     text = str(e).strip().splitlines()
