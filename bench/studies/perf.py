@@ -292,19 +292,25 @@ def _forward_command(name: str, spec: PerfSpec, inputs: Path) -> list[str] | str
 # --------------------------------------------------------------------------- the engine
 
 
-def engine_worker(argv: Sequence[str]) -> int:
-    """Time the engine (``train_steps``) on ``--runs`` learning rates; print one JSON line."""
-    p = argparse.ArgumentParser(prog="python -m bench.studies.perf _engine-worker",
-                                allow_abbrev=False)
+def _training_worker_parser(name: str) -> argparse.ArgumentParser:
+    """The options shared by the engine's training workers (``_engine-worker``,
+    ``_chunk-worker``)."""
+    p = argparse.ArgumentParser(prog=f"python -m bench.studies.perf {name}", allow_abbrev=False)
     p.add_argument("--runs", type=int, required=True)
     p.add_argument("--runs-axis", choices=RUNS_AXES, default="auto")
-    p.add_argument("--pool", required=True)
     p.add_argument("--profile", default="standard")
     p.add_argument("--hidden", required=True)
     p.add_argument("--batch", type=int, required=True)
     p.add_argument("--window", type=int, required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--repeats", type=int, required=True)
+    return p
+
+
+def engine_worker(argv: Sequence[str]) -> int:
+    """Time the engine (``train_steps``) on ``--runs`` learning rates; print one JSON line."""
+    p = _training_worker_parser("_engine-worker")
+    p.add_argument("--pool", required=True)
     args = p.parse_args(argv)
 
     import time
@@ -469,17 +475,7 @@ def chunk_worker(argv: Sequence[str]) -> int:
     validation curve, test evaluation, trained diagnostics) of ``--runs`` learning rates, once
     to compile and ``--repeats`` times timed; print one JSON line. A call's seconds are the
     chunk's own wall time (``chunk_wall_s`` of its records)."""
-    p = argparse.ArgumentParser(prog="python -m bench.studies.perf _chunk-worker",
-                                allow_abbrev=False)
-    p.add_argument("--runs", type=int, required=True)
-    p.add_argument("--runs-axis", choices=RUNS_AXES, default="auto")
-    p.add_argument("--profile", default="standard")
-    p.add_argument("--hidden", required=True)
-    p.add_argument("--batch", type=int, required=True)
-    p.add_argument("--window", type=int, required=True)
-    p.add_argument("--steps", type=int, required=True)
-    p.add_argument("--repeats", type=int, required=True)
-    args = p.parse_args(argv)
+    args = _training_worker_parser("_chunk-worker").parse_args(argv)
 
     _cold_jax()
     from bench import sweep, train

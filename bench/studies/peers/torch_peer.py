@@ -35,6 +35,7 @@ import os
 import platform
 import statistics
 import sys
+from typing import Any
 
 import numpy as np
 import torch
@@ -169,6 +170,18 @@ def _versions() -> dict[str, str]:
     return {"torch": torch.__version__, "python": platform.python_version()}
 
 
+def _timed(call: Any, repeats: int, device: torch.device) -> tuple:
+    """:func:`timed_calls` of ``call``, plus the peak device memory in MB (None on a CPU) and
+    the device's name."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    warmup, times, out = timed_calls(call, repeats)
+    device_mb = (torch.cuda.max_memory_allocated(device) / 2**20
+                 if device.type == "cuda" else None)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return warmup, times, out, device_mb, name
+
+
 def run_forward(args: argparse.Namespace) -> dict:
     """Inference over ``--inputs``: build, warm up and time; return the JSON record."""
     device = _device(args.device)
@@ -187,12 +200,7 @@ def run_forward(args: argparse.Namespace) -> dict:
         _sync(device)
         return mse
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    warmup, times, mse = timed_calls(call, args.repeats)
-    device_mb = (torch.cuda.max_memory_allocated(device) / 2**20
-                 if device.type == "cuda" else None)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    warmup, times, mse, device_mb, name = _timed(call, args.repeats, device)
     notes = ("nn.LSTM per layer, no peepholes" if args.mode == "fused"
              else "hand-written Graves peephole cell, Python loop over time")
     notes += "; eval mode, torch.no_grad"
@@ -241,12 +249,7 @@ def run(args: argparse.Namespace) -> dict:
         _sync(device)
         return loss
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    warmup, times, loss = timed_calls(call, args.repeats)
-    device_mb = (torch.cuda.max_memory_allocated(device) / 2**20
-                 if device.type == "cuda" else None)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    warmup, times, loss, device_mb, name = _timed(call, args.repeats, device)
     notes = ("hand-written Graves peephole cell, Python loop over time"
              if args.mode == "custom" else "nn.LSTM per layer, no peepholes, PyTorch init")
     if device.type == "cpu":
