@@ -26,9 +26,15 @@ bench: setup
 	$(VENV)/bin/python -m bench run --profile $(PROFILE) --out $(OUT) $(ARGS)
 	@echo "make bench: $$(( $$(date +%s) - $(START) )) s in all (setup included)"
 
-## the test suite (the Lasagne oracle tests are `make test-reference`)
+## the test suite (the Lasagne oracle tests are `make test-reference`), in a random order
+## (pytest-randomly) whose seed is printed, on one pytest-xdist worker per core (much of the
+## suite waits on subprocesses and compiles); `make test SEED=N` replays an order
+ifndef SEED
+SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
 test: setup
-	$(VENV)/bin/pytest -q tests --ignore=tests/reference
+	@echo "test order: pytest-randomly seed $(SEED) (replay: make test SEED=$(SEED))"
+	$(VENV)/bin/pytest -q -n auto --randomly-seed=$(SEED) tests --ignore=tests/reference
 
 lint: setup
 	$(VENV)/bin/ruff check .
