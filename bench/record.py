@@ -124,6 +124,9 @@ class RunRecord:
         for f in FIELDS:
             if f.name in data:
                 values[f.name] = _coerce(f.name, HINTS[f.name], data[f.name])
+        lr = values.get("lr")
+        if lr is not None and not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"field 'lr': expected a finite learning rate > 0, got {lr!r}")
         return cls(**values)
 
     def row(self) -> dict[str, Any]:

@@ -789,7 +789,7 @@ def per_channel(flags: pd.DataFrame, table: pd.DataFrame, arm: str,
                   & np.isclose(flags["lr"].astype(float), float(b["best_lr"]))]
         per = [np.asarray(m, float) / np.asarray(f, float) for m, f
                in zip(g["test_mse_channels"], g["bayes_channels"], strict=True)
-               if len(m) and len(m) == len(f)]
+               if m is not None and f is not None and len(m) and len(m) == len(f)]
         if not per:
             continue
         med = np.median(np.stack(per), axis=0)

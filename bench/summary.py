@@ -492,7 +492,8 @@ def reference_rows(df: pd.DataFrame, columns: tuple[str, ...] | None = None) -> 
     columns = columns or summary_columns()
     rows = []
     for _, f in floors(df).iterrows():
-        b, p, v = float(f["bayes"]), float(f["persistence"]), float(f["variance"])
+        # NumPy scalars: a zero floor gives inf or NaN under errstate, not ZeroDivisionError
+        b, p, v = (np.float64(f[k]) for k in ("bayes", "persistence", "variance"))
         with np.errstate(divide="ignore", invalid="ignore"):
             values = {"Bayes floor": (1.0, 1.0),
                       "persistence": (p / b, 0.0),
