@@ -557,44 +557,41 @@ def _num(v: float | None, digits: int = 1) -> str:
     return f"{v:,.{digits}f}"
 
 
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], left: int,
+           cells: Callable[[dict[str, Any], str], list[str]]) -> str:
+    """A Markdown table of ``rows``: the first ``left`` and the last column left-aligned, the
+    rest right-aligned; a skipped row says why, a measured one is ``cells(row, ratio)``."""
+    lines = ["| " + " | ".join(columns) + " |",
+             "|" + "|".join(["---"] * left + ["---:"] * (len(columns) - left - 1) + ["---"])
+             + "|"]
+    for r in rows:
+        if r.get("status") != "ok":
+            out = [r["contender"], *["–"] * (len(columns) - 2),
+                   f"skipped: {r.get('reason', '?')}"]
+        else:
+            out = cells(r, "–" if r["ratio"] is None else f"{r['ratio']:.2f}")
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in out) + " |")
+    return "\n".join(lines)
+
+
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The training table (one line per training contender of ``rows``; skipped ones say
     why); forward-only rows are :func:`forward_table`'s."""
-    lines = ["| " + " | ".join(COLUMNS) + " |",
-             "|" + "|".join(["---"] * 2 + ["---:"] * 6 + ["---"]) + "|"]
-    for r in rows:
-        if is_forward(r.get("contender", "")):
-            continue
-        if r.get("status") != "ok":
-            cells = [r["contender"], "–", "–", "–", "–", "–", "–", "–",
-                     f"skipped: {r.get('reason', '?')}"]
-        else:
-            ratio = "–" if r["ratio"] is None else f"{r['ratio']:.2f}"
-            cells = [r["contender"], r["device"], str(r["runs"]), _num(r["rts"], 0), ratio,
-                     _num(r.get("compile_s")), _num(r.get("rss_mb"), 0),
-                     _num(r.get("device_mb"), 0), r.get("notes", "")]
-        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
-    return "\n".join(lines)
+    return _table([r for r in rows if not is_forward(r.get("contender", ""))], COLUMNS, 2,
+                  lambda r, ratio: [r["contender"], r["device"], str(r["runs"]),
+                                    _num(r["rts"], 0), ratio, _num(r.get("compile_s")),
+                                    _num(r.get("rss_mb"), 0), _num(r.get("device_mb"), 0),
+                                    r.get("notes", "")])
 
 
 def forward_table(rows: Sequence[dict[str, Any]]) -> str:
     """The forward-only table (one line per forward contender of ``rows``; skipped ones say
     why): timesteps/s and the ratio engine-forward ÷ row."""
-    lines = ["| " + " | ".join(FORWARD_COLUMNS) + " |",
-             "|" + "|".join(["---"] * 3 + ["---:"] * 5 + ["---"]) + "|"]
-    for r in rows:
-        if not is_forward(r.get("contender", "")):
-            continue
-        if r.get("status") != "ok":
-            cells = [r["contender"], "–", "–", "–", "–", "–", "–", "–",
-                     f"skipped: {r.get('reason', '?')}"]
-        else:
-            ratio = "–" if r["ratio"] is None else f"{r['ratio']:.2f}"
-            cells = [r["contender"], r["device"], f"{r['batch']} × {r['length']}",
-                     _num(r["tps"], 0), ratio, _num(r.get("compile_s")),
-                     _num(r.get("rss_mb"), 0), _num(r.get("device_mb"), 0), r.get("notes", "")]
-        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
-    return "\n".join(lines)
+    return _table([r for r in rows if is_forward(r.get("contender", ""))], FORWARD_COLUMNS, 3,
+                  lambda r, ratio: [r["contender"], r["device"], f"{r['batch']} × {r['length']}",
+                                    _num(r["tps"], 0), ratio, _num(r.get("compile_s")),
+                                    _num(r.get("rss_mb"), 0), _num(r.get("device_mb"), 0),
+                                    r.get("notes", "")])
 
 
 def _cpu_model() -> str:
@@ -716,16 +713,17 @@ def run_perf(spec: PerfSpec, out: str | Path,
     rows = finish_rows(records)
     training = [r for r in rows if not is_forward(r["contender"])]
     forward = [r for r in rows if is_forward(r["contender"])]
-    tables = ([markdown_table(training)] if training else []) + (
-        [forward_table(forward)] if forward else [])
-    sections = [markdown_table(training), ""] if training else []
+    train_md = markdown_table(training) if training else ""
+    forward_md = forward_table(forward) if forward else ""
+    tables = [t for t in (train_md, forward_md) if t]
+    sections = [train_md, ""] if training else []
     if forward:
         at_init = " (the length of the pass at init)" if spec.length() == cfg.init_length else ""
         sections += ["## Forward only (inference)", "",
                      f"{spec.forward_batch} sequences × {spec.length()} steps per call{at_init}"
                      "; timesteps/s = batch × length / median call seconds; ratio vs ours = "
                      "engine-forward's timesteps/s ÷ the row's.", "",
-                     forward_table(forward), ""]
+                     forward_md, ""]
     text = "\n".join([
         "# Throughput: engine vs peers", "",
         f"`python -m bench perf` ({len(rows)} contenders, one process each).", "",
