@@ -36,6 +36,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from helpers import lasagne_params
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -401,20 +402,10 @@ REPORT_CASE = st.tuples(
 
 # ------------------------------------------------------------------------ forward's files
 
-GATES = ("ingate", "forgetgate", "cell", "outgate")
-
-
 def params(n_in, n_hid, peepholes):
-    rng = np.random.default_rng(0)
-    out = {}
-    for g in GATES:
-        out[f"W_in_to_{g}"] = rng.normal(size=(n_in, n_hid)).astype(np.float32)
-        out[f"W_hid_to_{g}"] = rng.normal(size=(n_hid, n_hid)).astype(np.float32)
-        out[f"b_{g}"] = rng.normal(size=n_hid).astype(np.float32)
-    if peepholes:
-        for g in ("ingate", "forgetgate", "outgate"):
-            out[f"W_cell_to_{g}"] = rng.normal(size=n_hid).astype(np.float32)
-    return out
+    """One layer of standard-normal float32 parameters under Lasagne's names (seed 0)."""
+    return lasagne_params(np.random.default_rng(0), n_in, n_hid, peepholes=peepholes, scale=1.0,
+                          dtype=np.float32)
 
 
 DTYPES = ["float32", "float64", "float16", "int32", "bool", "complex64", "<U3", "S2",
