@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a run option (see bench/config.py) or a strategy's own "
                         "setting (STRATEGY.NAME=VALUE, e.g. chrono.t_max=64); repeatable")
     r.add_argument("--max-runs", type=int, default=64, help="runs per compiled program")
+    r.add_argument("--no-share", action="store_true",
+                   help="one strategy per chunk (default: strategies of one architecture share "
+                        "chunks; the same numbers under --runs-axis map)")
     r.add_argument("--runs-axis", choices=("auto", "map", "vmap"),
                    help="how a program's runs are mapped (default: the profile's, else auto: "
                         "map on a CPU, vmap on a GPU)")
@@ -117,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--gpus-per-task", type=float, default=0.0,
                    help="GPUs each Ray task requests (num_gpus)")
     r.add_argument("--no-report", action="store_true", help="skip writing the report")
+    r.add_argument("--plan", action="store_true",
+                   help="print the runs, chunks and training run-timesteps still to do in "
+                        "--out, and run nothing")
     r.add_argument("--no-progress", action="store_true", help="no tqdm bars")
 
     rep = sub.add_parser("report", allow_abbrev=False,
@@ -260,6 +266,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         controls=not args.no_controls,
         max_runs=args.max_runs,
         runs_axis=args.runs_axis or str(defaults.get("runs_axis", "auto")),
+        share=not args.no_share,
     )
     try:
         spec.validate()
@@ -287,6 +294,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"--workers: must be >= 0, got {args.workers}")
     if args.workers and args.executor == "ray":
         raise UserError("--workers is for the local executor; Ray runs one task per chunk")
+    if args.plan:
+        print(plan_line(spec, args.out))
+        return 0
     import time
 
     t0 = time.perf_counter()
@@ -315,6 +325,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"time by phase: {breakdown(phases)}")
     print(f"wall time: {time.perf_counter() - t0:.0f} s (sweep and report)")
     return 1 if summary["failures"] else 0
+
+
+def plan_line(spec: object, out: str) -> str:
+    """What ``run --plan`` prints: the runs still to train in ``out`` (nothing is written), in
+    how many chunks, and their training run-timesteps (runs × steps × batch × window). Grid
+    extensions are planned only once the runs below them exist, so they are not counted."""
+    from bench.registry import controls, select
+    from bench.store import Store
+    from bench.sweep import SweepSpec, plan
+
+    assert isinstance(spec, SweepSpec)
+    strategies, _ = select(spec.strategies)
+    if spec.controls:
+        strategies += controls(strategies)
+    jobs, done = plan(spec, strategies, Store(out))  # reads only; creates nothing
+    runs = sum(len(j.configs) for j in jobs)
+    timesteps = sum(c.steps * c.batch_size * c.window for j in jobs for c in j.configs)
+    return (f"plan: {runs:,} runs to train ({done:,} already done) in {len(jobs):,} chunks of "
+            f"at most {spec.max_runs} runs; {timesteps:.3g} training run-timesteps "
+            f"(steps × batch × window); grid extensions above the top LR are not counted")
 
 
 def _shown(path: str) -> str:

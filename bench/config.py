@@ -70,6 +70,9 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 # 4: training keeps parameters packed (W = [W_in; W_hid], b); the global gradient norm sums
 #    over fewer arrays, so clipping rounds differently.
 ENGINE_VERSION = 4
+# A run is "at the mean predictor" while its validation MSE has closed less than this fraction of
+# the gap between the mean predictor's MSE (the validation data's variance) and the floor.
+COLLAPSE_GAP = 0.01
 READOUTS = ("none", "linear")
 SCHEDULES = ("constant", "warmup_cosine")
 
@@ -106,6 +109,10 @@ class RunConfig:
     val_sequences: int = 16  # validation set: the LR is chosen here, curves are measured here
     val_length: int = 512
     val_every: int = 25  # training steps between two points of the validation curve
+    # a run whose validation MSE stays at the mean predictor's (under COLLAPSE_GAP of the gap to
+    # the floor closed) for this fraction of its validation points in a row stops training
+    # ("collapsed", bench.sweep.run_chunk); 0 = never
+    stop_collapsed: float = 0.5
     test_sequences: int = 64  # test set: every reported number
     test_length: int = 2048
     # the strategy's own settings (its module's SETTINGS merged with overrides), sorted pairs
@@ -222,5 +229,8 @@ def validate(cfg: RunConfig) -> None:
     if not (cfg.data_scale > 0 and math.isfinite(cfg.data_scale)):
         raise ConfigError("data_scale", f"data_scale must be finite and > 0, got "
                           f"{cfg.data_scale}")
+    if not 0 <= cfg.stop_collapsed <= 1:  # nan fails too
+        raise ConfigError("stop_collapsed", f"stop_collapsed must be in [0, 1] (0 = never), "
+                          f"got {cfg.stop_collapsed}")
     if cfg.seed < 0:
         raise ConfigError("seed", f"seed must be >= 0, got {cfg.seed}")

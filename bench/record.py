@@ -24,7 +24,10 @@ Fields (per layer lists run from the first LSTM layer to the last):
   same pass on the trained weights: ``trained_nonfinite_frac``, ``trained_first_nonfinite``
   and ``trained_<diagnostic>`` for the diagnostics above;
 - training: ``loss_curve`` (block means of the training loss, with dropout when the run has
-  it; null after a divergence), ``diverged``, ``diverged_step`` (-1 if not);
+  it; null after a divergence), ``diverged``, ``diverged_step`` (-1 if not); ``stopped_step``
+  (the training steps done when the run stopped costing compute, -1 if it trained to its
+  budget) and ``stopped_reason`` (``"diverged"``, or ``"collapsed"``: at the mean predictor for
+  ``stop_collapsed`` of its validation points in a row, :func:`bench.sweep.run_chunk`);
 - validation (a set disjoint from the training pool and the test set; no dropout):
   ``val_mse_init``, ``val_mse`` (one-step MSE at init and after training), ``val_curve`` (the
   one-step MSE after each of ``val_steps`` training steps; the last is the run's budget);
@@ -101,6 +104,8 @@ class RunRecord:
     val_curve: list[float] = field(default_factory=list)
     val_steps: list[int] = field(default_factory=list)
     floor_name: str = "Bayes floor"
+    stopped_step: int = -1
+    stopped_reason: str = ""
     test_mse_channels: list[float] = field(default_factory=list)
     bayes_channels: list[float] = field(default_factory=list)
     persistence_channels: list[float] = field(default_factory=list)

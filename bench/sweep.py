@@ -40,6 +40,7 @@ from bench import data as datasets
 from bench import diagnostics, faults, model, timing, train
 from bench.claims import Claims, chunk_id
 from bench.config import (
+    COLLAPSE_GAP,
     DEFAULT_LRS,
     ENGINE_VERSION,
     EXTENSION_LRS,
@@ -78,7 +79,9 @@ class SweepSpec:
     not (or none is left); ``controls``: add ``glorot`` on every other architecture a strategy
     uses (:func:`bench.registry.controls`); ``runs_axis`` is how a chunk's runs are mapped
     (``auto``, ``map`` or ``vmap``, see :mod:`bench.train`): it changes speed, not the numbers
-    beyond float rounding.
+    beyond float rounding; ``share``: strategies of one architecture train in shared chunks
+    (:func:`program_groups`), which under ``map`` leaves every number unchanged, bit for bit,
+    and under ``vmap`` changes it within float rounding (the width of the batched program).
     """
 
     profile: str = "quick"
@@ -93,6 +96,7 @@ class SweepSpec:
     controls: bool = True
     max_runs: int = 64
     runs_axis: str = "auto"
+    share: bool = True
 
     @property
     def sweep_id(self) -> str:
@@ -274,43 +278,88 @@ def _thin(curve: np.ndarray, points: int) -> list[float]:
 
 @dataclass(frozen=True)
 class Job:
-    """The unit of execution: one fixed chunk of one strategy × dataset grid, one program."""
+    """The unit of execution: one fixed chunk of runs, trained as one compiled program. Its runs
+    share the dataset, the arm and the architecture; they may come from several strategies (the
+    strategy is then part of the run axis, like the learning rate and the seed)."""
 
-    strategy: str
     configs: tuple[RunConfig, ...]
     sweep_id: str = ""
     runs_axis: str = "auto"
 
     @property
+    def strategies(self) -> tuple[str, ...]:
+        """The strategies of the chunk's runs, in run order."""
+        return tuple(dict.fromkeys(c.strategy for c in self.configs))
+
+    @property
     def label(self) -> str:
-        """``arm/dataset/strategy`` for progress bars and logs."""
+        """``arm/dataset/strategy[+strategy...]`` for progress bars and logs."""
         c = self.configs[0]
-        return f"{c.arm}/{c.dataset}/{self.strategy}"
+        return f"{c.arm}/{c.dataset}/{'+'.join(self.strategies)}"
 
 
-def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
+class StrategyFailed(Exception):
+    """One strategy of a chunk failed (building its parameters): only it is to blame, and the
+    chunk's other runs are planned again without it."""
+
+    def __init__(self, strategy: str, cause: BaseException) -> None:
+        super().__init__(strategy, cause)  # both in args: the exception pickles (Ray)
+        self.strategy, self.cause = strategy, cause
+
+    def __str__(self) -> str:
+        return f"{self.strategy}: {self.cause}"
+
+
+def blamed(job: Job, error: BaseException) -> tuple[tuple[str, ...], BaseException]:
+    """The strategies a failed job's ``error`` is charged to, and the error to report: the one
+    strategy of a :class:`StrategyFailed`, else every strategy of the job."""
+    if isinstance(error, StrategyFailed):
+        return (error.strategy,), error.cause
+    return job.strategies, error
+
+
+def _init_of(cfg: RunConfig) -> tuple[str, int]:
+    """The initial parameters a run starts from: its strategy's, for its seed."""
+    return cfg.strategy, cfg.seed
+
+
+def _strategy(name: str) -> Strategy:
+    try:
+        return get_strategy(name)
+    except Exception as e:  # a strategy that cannot be loaded fails alone
+        raise StrategyFailed(name, e) from e
+
+
+def run_chunk(job: Job, bundle: DataBundle,
               progress: Callable[[int], None] | None = None) -> list[RunRecord]:
-    """Train the job's runs (same strategy, dataset and recipe) together; return their records."""
+    """Train the job's runs (same dataset, recipe and architecture; one or more strategies)
+    together; return their records. A strategy whose parameters cannot be built raises
+    :class:`StrategyFailed` naming it."""
     t0 = time.perf_counter()
     clock = timing.Phases()
     configs = job.configs
     cfg0 = configs[0]
     axis = train.check_runs_axis(job.runs_axis)
-    arch = train.Arch.of(cfg0, **strategy.nonlinearities())
+    strategies = {name: _strategy(name) for name in job.strategies}
+    arch = train.Arch.of(cfg0, **strategies[cfg0.strategy].nonlinearities())
     recipe = train.Recipe.of(cfg0)
     data_batch = bundle.pool[: cfg0.batch_size, : cfg0.window]
-    per_seed: dict[int, Any] = {}
+    inits: dict[tuple[str, int], Any] = {}  # (strategy, seed) -> initial parameters
     with clock.phase("init_params"):
         for cfg in configs:
-            if cfg.seed not in per_seed:
-                params = strategy.init_params(jax.random.PRNGKey(cfg.seed), cfg, data_batch)
+            if _init_of(cfg) not in inits:
+                try:
+                    params = strategies[cfg.strategy].init_params(jax.random.PRNGKey(cfg.seed),
+                                                                  cfg, data_batch)
+                except Exception as e:
+                    raise StrategyFailed(cfg.strategy, e) from e
                 if arch.readout:  # the same head for every strategy: a key of the seed alone
                     head_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), READOUT_KEY)
                     params = [*params, model.readout_head(head_key, cfg.channels)]
-                per_seed[cfg.seed] = params
-        state = train.initial_state(per_seed, configs)
-        seeds = sorted(per_seed)
-        seed_params = jax.tree.map(lambda *xs: jnp.stack(xs), *[per_seed[s] for s in seeds])
+                inits[_init_of(cfg)] = params
+        state = train.initial_state(inits, configs, init_of=_init_of)
+        seeds = list(inits)  # the initial parameters' order in seed_params
+        seed_params = jax.tree.map(lambda *xs: jnp.stack(xs), *inits.values())
         jax.block_until_ready((state, seed_params))
     init_x = jnp.asarray(bundle.init_x)
     with clock.phase("init_diagnostics"):
@@ -336,18 +385,20 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
         val_init = mse(seed_params, val_x, val_group)
     pool = jnp.asarray(bundle.pool)
     losses, val_curve, val_steps, done = [], [], [], 0
+    stop = Stopping(configs, bundle)
     while done < cfg0.steps:
         n = min(cfg0.val_every, cfg0.steps - done)
         with clock.phase("train"):
-            state, loss = train.train_steps(state, pool, jnp.int32(done), arch=arch,
-                                            recipe=recipe, n_steps=n, axis=axis)
-            losses.append(np.asarray(loss))
+            state, loss = _train_active(state, pool, done, stop.active, arch=arch,
+                                        recipe=recipe, n_steps=n, axis=axis)
+            losses.append(loss)
         if done == 0:
             faults.check("mid-chunk")
         done += n
         with clock.phase("validation"):  # no dropout: arch.forward
             val_curve.append(mse(state["params"], val_x, val_group))
         val_steps.append(done)
+        stop.update(done, val_curve[-1], np.asarray(state["diverged"]))
         if progress:
             progress(n)
     loss = np.concatenate(losses, axis=1)
@@ -355,7 +406,8 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
     with clock.phase("test"):
         test_channels = channel_mse(state["params"], test_x, test_group)
         test = test_channels.mean(axis=1)
-    best = _chunk_best(configs, val[:, -1], np.asarray(state["diverged"]))
+    best = [i for name in job.strategies
+            for i in _chunk_best(configs, val[:, -1], np.asarray(state["diverged"]), name)]
     trained: dict = {}
     after: dict[int, dict] = {}
     with clock.phase("trained_diagnostics"):  # the same pass on the trained weights, best LR
@@ -373,7 +425,7 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
     fl = bundle.floors
     records = []
     for i, cfg in enumerate(configs):
-        si = seeds.index(cfg.seed)
+        si = seeds.index(_init_of(cfg))
         curve = loss[i].copy()
         if diverged[i]:
             curve[div_step[i]:] = np.nan
@@ -398,28 +450,101 @@ def run_chunk(strategy: Strategy, job: Job, bundle: DataBundle,
             persistence_channels=[float(v) for v in bundle.channel_floors["persistence"]],
             variance=fl["variance"], test_variance=bundle.test_variance,
             floor_name=bundle.floor_name,
+            stopped_step=int(stop.step[i]), stopped_reason=stop.reason[i],
             bayes_mse=fl["bayes"], persistence_mse=fl["persistence"],
             chunk_wall_s=wall, chunk_runs=len(configs), chunk_phase_s=phases,
         ))
     return records
 
 
-def _chunk_best(configs: Sequence[RunConfig], val: np.ndarray, diverged: np.ndarray) -> list[int]:
-    """Indices of the chunk's runs at its best LR by the rule of ``best_lr``
+class Stopping:
+    """Which runs of a chunk still train. After each validation point a run stops costing
+    compute (:func:`_train_active`) when it has diverged (its parameters are frozen anyway), or
+    when it has *collapsed*: its validation MSE has stayed at the mean predictor's, closing less
+    than :data:`bench.config.COLLAPSE_GAP` of the gap between the validation data's variance
+    and the floor, for ``stop_collapsed`` of its validation points in a row (at least one).
+    A stopped run keeps its parameters: its later validation points and its test MSE are
+    those of the parameters it stopped with. ``step`` and ``reason`` say when and why (-1 and
+    "" for a run that trained to its budget)."""
+
+    def __init__(self, configs: Sequence[RunConfig], bundle: DataBundle) -> None:
+        cfg = configs[0]
+        n = len(configs)
+        points = math.ceil(cfg.steps / cfg.val_every)
+        self.patience = [max(1, math.ceil(c.stop_collapsed * points)) if c.stop_collapsed
+                         else 0 for c in configs]
+        var = float(np.mean(np.var(bundle.val_x[:, 1:].reshape(-1, bundle.val_x.shape[-1]),
+                                   axis=0, dtype=np.float64)))
+        self.at_mean = var - COLLAPSE_GAP * (var - bundle.floors["bayes"])
+        self.step = np.full(n, -1)
+        self.reason = [""] * n
+        self.flat = np.zeros(n, int)  # validation points at the mean predictor in a row
+
+    @property
+    def active(self) -> np.ndarray:
+        """(runs,) bool: the runs still training."""
+        return self.step < 0
+
+    def update(self, done: int, val: np.ndarray, diverged: np.ndarray) -> None:
+        """Take the validation point after ``done`` steps (``val``: (runs,) MSE)."""
+        self.flat = np.where(np.asarray(val) >= self.at_mean, self.flat + 1, 0)
+        for i in np.flatnonzero(self.active):
+            if diverged[i]:
+                self.step[i], self.reason[i] = done, "diverged"
+            elif self.patience[i] and self.flat[i] >= self.patience[i]:
+                self.step[i], self.reason[i] = done, "collapsed"
+
+
+def _train_active(state: dict, pool: jax.Array, done: int, active: np.ndarray, *,
+                  arch: train.Arch, recipe: train.Recipe, n_steps: int,
+                  axis: str) -> tuple[dict, np.ndarray]:
+    """:func:`bench.train.train_steps` for the ``active`` runs only; the others keep their
+    state and get NaN losses. Under ``map`` the stopped runs are skipped inside the program (no
+    new program). Under ``vmap``, where a skipped run would still be computed, the active runs
+    are gathered into a program of ceil(R / 2^k) runs, the smallest such width that holds them
+    (padded with copies of the last), so a chunk compiles at most log2(R) extra programs; with
+    none active nothing runs."""
+    n_runs = len(active)
+    idx = np.flatnonzero(active)
+    if axis == "vmap" and idx.size < n_runs:
+        if idx.size == 0:
+            return state, np.full((n_runs, n_steps), np.nan, np.float32)
+        width = n_runs
+        while math.ceil(width / 2) >= idx.size and width > 1:
+            width = math.ceil(width / 2)
+        if width < n_runs:
+            take = np.concatenate([idx, np.repeat(idx[-1:], width - idx.size)])
+            sub = jax.tree.map(lambda a: a[take], state)
+            sub, sub_loss = train.train_steps(sub, pool, jnp.int32(done),
+                                              jnp.ones(width, bool), arch=arch, recipe=recipe,
+                                              n_steps=n_steps, axis=axis)
+            state = jax.tree.map(lambda a, b: a.at[idx].set(b[: idx.size]), state, sub)
+            loss = np.full((n_runs, n_steps), np.nan, np.float32)
+            loss[idx] = np.asarray(sub_loss)[: idx.size]
+            return state, loss
+    state, loss = train.train_steps(state, pool, jnp.int32(done), jnp.asarray(active),
+                                    arch=arch, recipe=recipe, n_steps=n_steps, axis=axis)
+    return state, np.asarray(loss)
+
+
+def _chunk_best(configs: Sequence[RunConfig], val: np.ndarray, diverged: np.ndarray,
+                strategy: str) -> list[int]:
+    """Indices of the chunk's runs of ``strategy`` at its best LR by the rule of ``best_lr``
     (:func:`bench.metrics._select.at_best_lr`): among the LRs whose every run is finite, the
     one with the smallest median final validation MSE (the smaller LR on a tie); none if no LR
     qualifies. The trained-weights diagnostics run on these runs only."""
-    lrs = sorted({c.lr for c in configs})
+    mine = [i for i, c in enumerate(configs) if c.strategy == strategy]
+    lrs = sorted({configs[i].lr for i in mine})
     best, best_val = None, np.inf
     for lr in lrs:
-        idx = [i for i, c in enumerate(configs) if c.lr == lr]
+        idx = [i for i in mine if configs[i].lr == lr]
         v = val[idx]
         if diverged[idx].any() or not np.isfinite(v).all():
             continue
         m = float(np.median(v))
         if m < best_val:
             best, best_val = lr, m
-    return [] if best is None else [i for i, c in enumerate(configs) if c.lr == best]
+    return [] if best is None else [i for i in mine if configs[i].lr == best]
 
 
 def _trained_fields(summary: dict | None, stats: dict, k: int | None) -> dict[str, Any]:
@@ -448,37 +573,88 @@ def grid(spec: SweepSpec, strategy: Strategy, dataset: str, arm: str,
     (with ``extend``) each next :data:`bench.config.EXTENSION_LRS` above them while the runs so
     far are all stored and their largest usable LR is the largest LR run (the edge is not
     found yet)."""
+    return _grid(spec, strategy, dataset, arm, store)[0]
+
+
+def _grid(spec: SweepSpec, strategy: Strategy, dataset: str, arm: str,
+          store: Store) -> tuple[list[list[RunConfig]], bool]:
+    """:func:`grid`, and whether it may still grow (a next extension LR waits on runs that
+    are not stored yet)."""
     segments = [spec.configs(strategy, dataset, arm)]
     top = max(spec.lrs)
     for lr in (v for v in EXTENSION_LRS if v > top) if spec.extend else ():
         records = [store.load(c.key()) for seg in segments for c in seg]
-        if any(r is None for r in records) or not _edge_not_found(records):  # type: ignore[arg-type]
+        if any(r is None for r in records):
+            return segments, True
+        if not _edge_not_found(records):  # type: ignore[arg-type]
             break
         segments.append(spec.configs(strategy, dataset, arm, lrs=(lr,)))
-    return segments
+    return segments, False
+
+
+def pack(segments: Sequence[Sequence[RunConfig]], max_runs: int) -> list[tuple[RunConfig, ...]]:
+    """Segments (one strategy's LR × seed grid each) in order into chunks of at most ``max_runs``
+    runs: a segment joins the current chunk if it fits whole, else starts the next one; a
+    segment longer than ``max_runs`` is cut into pieces of ``max_runs`` first. A strategy's
+    grid is so split only when it alone exceeds ``max_runs``."""
+    chunks: list[tuple[RunConfig, ...]] = []
+    current: list[RunConfig] = []
+    for segment in segments:
+        for i in range(0, len(segment), max_runs):
+            piece = segment[i: i + max_runs]
+            if current and len(current) + len(piece) > max_runs:
+                chunks.append(tuple(current))
+                current = []
+            current.extend(piece)
+    if current:
+        chunks.append(tuple(current))
+    return chunks
+
+
+def program_groups(strategies: Sequence[Strategy], share: bool = True) -> list[list[Strategy]]:
+    """The strategies that train in shared programs: those of one architecture (nonlinearities,
+    peepholes; :func:`bench.registry.architecture`), in order of first appearance; each alone
+    without ``share``. A strategy that cannot build its architecture is alone."""
+    groups: dict[Any, list[Strategy]] = {}
+    for s in strategies:
+        groups.setdefault(_architecture(s.name) if share else s.name, []).append(s)
+    return list(groups.values())
+
+
+def chunks(spec: SweepSpec, group: Sequence[Strategy], dataset: str, arm: str,
+           store: Store) -> list[tuple[RunConfig, ...]]:
+    """The fixed chunks of one :func:`program_groups` group on one dataset and arm: the spec's
+    grids of every strategy :func:`pack`-ed together, then each extension LR's segments packed
+    together once every strategy of the group has its runs below it stored (so the partition
+    does not depend on the order in which chunks finish)."""
+    levels = [_grid(spec, s, dataset, arm, store) for s in group]
+    out: list[tuple[RunConfig, ...]] = []
+    for k in range(max(len(segments) for segments, _ in levels)):
+        if any(pending and len(segments) == k for segments, pending in levels):
+            break  # a strategy of the group may still join this level
+        out += pack([segments[k] for segments, _ in levels if len(segments) > k], spec.max_runs)
+    return out
 
 
 def plan(spec: SweepSpec, strategies: Sequence[Strategy], store: Store) -> tuple[list[Job], int]:
     """The jobs still to run, and how many runs are already done.
 
-    Every grid segment (:func:`grid`) of each arm × dataset × strategy is cut into a *fixed*
-    partition of chunks of at most ``max_runs`` runs; a chunk with any missing run is rerun
-    whole, so a resumed sweep computes every number in the same program as an uninterrupted one
-    (identical, not just close). Extension LRs appear once the runs below them are stored, so
+    The grids (:func:`grid`) of each arm × dataset × group of strategies sharing an
+    architecture (:func:`program_groups`) are cut into a *fixed* partition of chunks of at most
+    ``max_runs`` runs (:func:`chunks`); a chunk with any missing run is rerun whole, so a
+    resumed sweep computes every number in the same program as an uninterrupted one (identical,
+    not just close). Extension LRs appear once the runs below them are stored, so
     :func:`run_sweep` plans again until nothing is left.
     """
     jobs, done = [], 0
     for arm in spec.arms:
         for dataset in spec.datasets:
-            for strategy in strategies:
-                for configs in grid(spec, strategy, dataset, arm, store):
-                    for i in range(0, len(configs), spec.max_runs):
-                        chunk = tuple(configs[i: i + spec.max_runs])
-                        if all(store.has(c.key()) for c in chunk):
-                            done += len(chunk)
-                        else:
-                            jobs.append(Job(strategy.name, chunk, spec.sweep_id,
-                                            spec.runs_axis))
+            for group in program_groups(strategies, spec.share):
+                for chunk in chunks(spec, group, dataset, arm, store):
+                    if all(store.has(c.key()) for c in chunk):
+                        done += len(chunk)
+                    else:
+                        jobs.append(Job(chunk, spec.sweep_id, spec.runs_axis))
     return jobs, done
 
 
@@ -497,8 +673,7 @@ def data_bundle(cfg: RunConfig) -> DataBundle:
 
 def execute(job: Job, progress: Callable[[int], None] | None = None) -> list[RunRecord]:
     """Run one job anywhere (this process, or a Ray worker); return its records."""
-    strategy = get_strategy(job.strategy)
-    return run_chunk(strategy, job, data_bundle(job.configs[0]), progress)
+    return run_chunk(job, data_bundle(job.configs[0]), progress)
 
 
 Outcome = tuple[Job, list[RunRecord] | BaseException]
@@ -546,8 +721,8 @@ def local_executor(jobs: Sequence[Job], progress: bool = True,
             for job in share:
                 if stop.is_set():
                     break
-                if job.strategy in failed:
-                    continue
+                if failed.intersection(job.strategies):
+                    continue  # planned again without the failed strategy
                 if claim is not None and not claim(job):
                     done.put((job, ClaimedElsewhere(job.label)))
                     tick(job.configs[0].steps)
@@ -555,7 +730,7 @@ def local_executor(jobs: Sequence[Job], progress: bool = True,
                 try:
                     done.put((job, execute(job, tick)))
                 except Exception as e:  # one broken strategy never takes the others down
-                    failed.add(job.strategy)
+                    failed.update(blamed(job, e)[0])
                     done.put((job, e))
         done.put(None)
 
@@ -587,8 +762,8 @@ def _serial(jobs: Sequence[Job], progress: bool, claim: Claim | None = None
                    desc=f"{label} ({n_runs} runs)", disable=not progress, file=sys.stderr)
         try:
             for job in group:
-                if job.strategy in failed:
-                    continue
+                if failed.intersection(job.strategies):
+                    continue  # planned again without the failed strategy
                 if claim is not None and not claim(job):
                     bar.update(job.configs[0].steps)
                     yield job, ClaimedElsewhere(job.label)
@@ -596,7 +771,7 @@ def _serial(jobs: Sequence[Job], progress: bool, claim: Claim | None = None
                 try:
                     yield job, execute(job, bar.update)
                 except Exception as e:  # one broken strategy never takes the others down
-                    failed.add(job.strategy)
+                    failed.update(blamed(job, e)[0])
                     yield job, e
         finally:
             bar.close()
@@ -621,7 +796,7 @@ def program_key(job: Job) -> tuple:
     """What a chunk's compiled programs depend on beyond the data: the strategy's architecture,
     the run options of its arm and the number of runs. Jobs with equal keys share programs."""
     cfg = job.configs[0]
-    return (_architecture(job.strategy), cfg.peephole_order, cfg.dropout,
+    return (_architecture(job.strategies[0]), cfg.peephole_order, cfg.dropout,
             cfg.readout, cfg.hidden, cfg.window, cfg.batch_size, cfg.steps, len(job.configs))
 
 
@@ -685,7 +860,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
     t0 = time.perf_counter()
     jobs, skipped = plan(spec, strategies, store)
     for s in strategies:
-        if not any(j.strategy == s.name for j in jobs):
+        if not any(s.name in j.strategies for j in jobs):
             log(f"{s.name}: all runs already done")
     workers = workers or default_workers(spec.runs_axis)
     if executor is None:
@@ -704,7 +879,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
     table_at = time.perf_counter()
     try:
         while jobs:  # a round; grid extensions are planned once the runs below are stored
-            before, contested = ran, 0
+            before, contested, n_failed = ran, 0, len(failures)
             runnable = [j for j in jobs if not claims.held_elsewhere(job_id(j))]
             for job, outcome in run(runnable, claim=claim) if runnable else ():
                 if isinstance(outcome, ClaimedElsewhere):
@@ -712,8 +887,10 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
                     continue
                 try:
                     if isinstance(outcome, BaseException):
-                        failures[job.strategy] = _describe_failure(job.strategy, outcome)
-                        log(f"error: {failures[job.strategy]}")
+                        names, error = blamed(job, outcome)
+                        for name in names:
+                            failures[name] = _describe_failure(name, error)
+                            log(f"error: {failures[name]}")
                         continue
                     t_store = time.perf_counter()
                     for record in outcome:
@@ -735,7 +912,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
                         f"{store.root}: waiting for them")
                     told = True
                 time.sleep(poll_s)
-            elif ran == before and not contested:  # nothing moved: no point in another round
+            elif ran == before and not contested and len(failures) == n_failed:
+                # nothing moved: no point in another round (after a failure, the failed
+                # strategy's chunk partners are planned again without it)
                 break
     finally:
         claims.release_all()

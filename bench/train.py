@@ -31,7 +31,7 @@ each run's numbers are its own.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,9 +201,15 @@ def _sample_batch(key: Array, pool: Array, batch_size: int, window: int) -> Arra
 
 @functools.partial(jax.jit, static_argnames=("arch", "recipe", "n_steps", "axis"),
                    donate_argnums=(0,))
-def train_steps(state: dict, pool: Array, step0: Array, *, arch: Arch, recipe: Recipe,
-                n_steps: int, axis: str) -> tuple[dict, Array]:
-    """Advance every run ``n_steps`` steps; return the new state and losses (runs, n_steps)."""
+def train_steps(state: dict, pool: Array, step0: Array, active: Array | None = None, *,
+                arch: Arch, recipe: Recipe, n_steps: int, axis: str) -> tuple[dict, Array]:
+    """Advance every run ``n_steps`` steps; return the new state and losses (runs, n_steps).
+
+    ``active`` (runs,) bool, default all: a run that is not active keeps its state and gets NaN
+    losses. Under ``map`` its steps are skipped (``lax.cond``), so it costs nothing; under
+    ``vmap`` both branches are computed (the caller drops such runs from the program instead,
+    see :func:`bench.sweep.run_chunk`).
+    """
     tx = optimizer(recipe, 0.0)  # the LR actually used is the one stored in each run's opt state
 
     def loss_fn(params: Any, batch: Array, key: Array) -> Array:
@@ -229,15 +235,22 @@ def train_steps(state: dict, pool: Array, step0: Array, *, arch: Arch, recipe: R
     def run_scan(run: dict) -> tuple[dict, Array]:
         return jax.lax.scan(step, run, step0 + jnp.arange(n_steps))
 
-    return over_runs(run_scan, state, axis)
+    def skip(run: dict) -> tuple[dict, Array]:
+        return run, jnp.full((n_steps,), jnp.nan, jnp.float32)
+
+    if active is None:
+        return over_runs(run_scan, state, axis)
+    return over_runs(lambda a: jax.lax.cond(a[1], run_scan, skip, a[0]), (state, active), axis)
 
 
-def initial_state(per_seed: dict[int, Any], configs: Sequence[RunConfig]) -> dict:
-    """Stacked per-run training state from each seed's initial parameters ``per_seed``; the
-    parameters are kept packed (:func:`bench.model.pack_stack`; :func:`run_params` gives them
-    back under Lasagne's names)."""
-    packed = {s: model.pack_stack(p) for s, p in per_seed.items()}
-    params = jax.tree.map(lambda *xs: jnp.stack(xs), *[packed[c.seed] for c in configs])
+def initial_state(inits: dict[Any, Any], configs: Sequence[RunConfig],
+                  init_of: Callable[[RunConfig], Any] = lambda c: c.seed) -> dict:
+    """Stacked per-run training state: run ``c`` starts from ``inits[init_of(c)]`` (by default
+    its seed's initial parameters; a chunk that holds several strategies keys them by
+    ``(strategy, seed)``). The parameters are kept packed (:func:`bench.model.pack_stack`;
+    :func:`run_params` gives them back under Lasagne's names)."""
+    packed = {k: model.pack_stack(p) for k, p in inits.items()}
+    params = jax.tree.map(lambda *xs: jnp.stack(xs), *[packed[init_of(c)] for c in configs])
     lrs = jnp.asarray([c.lr for c in configs], jnp.float32)
     recipe = Recipe.of(configs[0])
     opt_state = jax.vmap(lambda p, lr: optimizer(recipe, lr).init(p))(params, lrs)

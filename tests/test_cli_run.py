@@ -47,3 +47,23 @@ def test_python_m_bench_run_validation_subprocess(tmp_path):
     assert r.returncode == 2
     assert one_line(r.stderr).startswith("error: --lrs")
     assert not (tmp_path / "o").exists()
+
+
+def test_plan_counts_runs_chunks_and_run_timesteps_and_writes_nothing(tmp_path, capsys):
+    """2 strategies × 2 LRs × 2 seeds = 8 runs; glorot and chrono share an architecture, so with
+    --max-runs 4 each grid fills one chunk (and 8 would hold both); 8 runs × 10 steps × batch 2
+    × window 8 = 1 280 run-timesteps."""
+    out = tmp_path / "never"
+    common = ["run", "--strategies", "glorot,chrono", "--lrs", "0.01,0.1", "--seeds", "2",
+              "--data", "ar1", "--arms", "none", "--no-controls", "--no-extend",
+              "--set", "steps=10", "--set", "batch_size=2", "--set", "window=8",
+              "--out", str(out), "--plan"]
+    assert main([*common, "--max-runs", "4"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("plan: 8 runs to train (0 already done) in 2 chunks of at most 4 runs;")
+    assert "1.28e+03 training run-timesteps" in line
+    assert main([*common, "--max-runs", "8"]) == 0
+    assert "in 1 chunks of at most 8 runs" in capsys.readouterr().out
+    assert main([*common, "--max-runs", "8", "--no-share"]) == 0
+    assert "in 2 chunks of at most 8 runs" in capsys.readouterr().out
+    assert not out.exists()

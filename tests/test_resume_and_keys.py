@@ -47,7 +47,8 @@ OTHER = {
     "dropout": 0.1, "peephole_order": "lasagne-0.1", "readout": "linear", "optimizer": "sgd",
     "schedule": "warmup_cosine", "warmup_steps": 2, "steps": 12, "batch_size": 3, "window": 9,
     "clip_norm": 0.5, "grad_clipping": 1.0, "data_scale": 0.5, "train_sequences": 5,
-    "val_sequences": 3, "val_length": 17, "val_every": 5, "test_sequences": 3,
+    "val_sequences": 3, "val_length": 17, "val_every": 5, "stop_collapsed": 0.25,
+    "test_sequences": 3,
     "test_length": 18, "settings": (("t_max", 5),), "init_length": 21, "init_sequences": 2,
     "curve_points": 4,
 }

@@ -192,3 +192,23 @@ def test_runs_axis_is_checked():
         train.check_runs_axis("vamp")
     with pytest.raises(ValueError, match="runs axis"):
         train.over_runs(lambda t: t, jnp.zeros((2, 3)), "auto")
+
+
+def test_a_stopped_run_costs_no_step_and_leaves_the_others_bit_for_bit(glorot, pool):
+    """``active``: under ``map`` a stopped run keeps its state exactly and gets NaN losses;
+    the active runs' losses and parameters equal those of the program without a mask."""
+    cfgs = [config.resolve("quick", lr=lr, seed=s, **TINY)
+            for lr, s in ((1e-3, 0), (1e-2, 1), (3e-2, 2))]
+    arch, recipe = _arch(glorot, cfgs[0]), train.Recipe.of(cfgs[0])
+    before = jax.device_get(_state(glorot, cfgs))
+    plain, loss_plain = _train(glorot, cfgs, pool, 4)
+    masked, loss = train.train_steps(_state(glorot, cfgs), pool, jnp.int32(0),
+                                     jnp.asarray([True, False, True]), arch=arch,
+                                     recipe=recipe, n_steps=4, axis="map")
+    masked, loss = jax.device_get(masked), np.asarray(loss)
+    assert np.isnan(loss[1]).all() and np.isfinite(loss[[0, 2]]).all()
+    np.testing.assert_array_equal(loss[[0, 2]], loss_plain[[0, 2]])
+    for got, ref, start in zip(jax.tree.leaves(masked), jax.tree.leaves(plain),
+                               jax.tree.leaves(before), strict=True):
+        np.testing.assert_array_equal(got[[0, 2]], ref[[0, 2]])
+        np.testing.assert_array_equal(got[1], start[1])  # untouched, optimizer state included

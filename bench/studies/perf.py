@@ -488,7 +488,7 @@ def chunk_worker(argv: Sequence[str]) -> int:
                             strategy_code=strategy.code_hash, settings=strategy.settings(),
                             lr=lr, seed=0, steps=args.steps, batch_size=args.batch,
                             window=args.window, hidden=hidden) for lr in sweep_lrs(args.runs))
-    job = sweep.Job(strategy.name, configs, sweep_id="perf", runs_axis=args.runs_axis)
+    job = sweep.Job(configs, sweep_id="perf", runs_axis=args.runs_axis)
     sweep.data_bundle(configs[0])  # the data are drawn once per dataset in a sweep too
     chunks = []
     for _ in range(1 + args.repeats):  # the first chunk compiles: the warm-up
