@@ -14,6 +14,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from bench.errors import (
     printable,
 )
 from bench.lstm import NONLINEARITIES, PEEPHOLE_ORDERS
+
+if TYPE_CHECKING:
+    from bench.sweep import SweepSpec
 
 # The flag each sweep-spec setting comes from, for error messages.
 FLAGS = {"seeds": "--seeds", "lrs": "--lrs", "datasets": "--data", "dataset": "--data",
@@ -327,18 +331,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if summary["failures"] else 0
 
 
-def plan_line(spec: object, out: str) -> str:
+def plan_line(spec: SweepSpec, out: str) -> str:
     """What ``run --plan`` prints: the runs still to train in ``out`` (nothing is written), in
     how many chunks, and their training run-timesteps (runs × steps × batch × window). Grid
     extensions are planned only once the runs below them exist, so they are not counted."""
-    from bench.registry import controls, select
     from bench.store import Store
-    from bench.sweep import SweepSpec, plan
+    from bench.sweep import plan, selected_strategies
 
-    assert isinstance(spec, SweepSpec)
-    strategies, _ = select(spec.strategies)
-    if spec.controls:
-        strategies += controls(strategies)
+    strategies, _ = selected_strategies(spec)
     jobs, done = plan(spec, strategies, Store(out))  # reads only; creates nothing
     runs = sum(len(j.configs) for j in jobs)
     timesteps = sum(c.steps * c.batch_size * c.window for j in jobs for c in j.configs)

@@ -169,6 +169,12 @@ class SweepSpec:
             strategy.settings(overrides)  # an unknown or bad setting raises here
 
 
+def pooled_variance(x: np.ndarray) -> float:
+    """The mean over channels of the variance of ``x[:, 1:]`` (the targets of one-step
+    prediction): the MSE of the best constant predictor on ``x``."""
+    return float(np.mean(np.var(x[:, 1:].reshape(-1, x.shape[-1]), axis=0, dtype=np.float64)))
+
+
 @dataclass
 class DataBundle:
     """Everything one dataset contributes to a run: four independent draws of a process, or
@@ -204,8 +210,7 @@ class DataBundle:
             init_x=gen(cfg.init_sequences, cfg.init_length, INIT_DATA_SEED),
             channel_floors={"variance": fl.variance, "bayes": fl.bayes,
                             "persistence": fl.persistence},
-            test_variance=float(np.mean(np.var(test_x[:, 1:].reshape(-1, cfg.channels),
-                                               axis=0, dtype=np.float64))),
+            test_variance=pooled_variance(test_x),
         )
 
 
@@ -358,16 +363,16 @@ def run_chunk(job: Job, bundle: DataBundle,
                     params = [*params, model.readout_head(head_key, cfg.channels)]
                 inits[_init_of(cfg)] = params
         state = train.initial_state(inits, configs, init_of=_init_of)
-        seeds = list(inits)  # the initial parameters' order in seed_params
-        seed_params = jax.tree.map(lambda *xs: jnp.stack(xs), *inits.values())
-        jax.block_until_ready((state, seed_params))
+        init_keys = list(inits)  # the order of init_params' leading axis
+        init_params = jax.tree.map(lambda *xs: jnp.stack(xs), *inits.values())
+        jax.block_until_ready((state, init_params))
     init_x = jnp.asarray(bundle.init_x)
     with clock.phase("init_diagnostics"):
-        dyn = jax.device_get(diagnostics.dynamics(seed_params, init_x, arch=arch, axis=axis))
+        dyn = jax.device_get(diagnostics.dynamics(init_params, init_x, arch=arch, axis=axis))
         diag = dyn["stats"]
-        host_params = jax.device_get(seed_params)
+        host_params = jax.device_get(init_params)
         init_dyn = [diagnostics.summarize(dyn, host_params, init_x.shape[1], k)
-                    for k in range(len(seeds))]
+                    for k in range(len(init_keys))]
     test_x, val_x = jnp.asarray(bundle.test_x), jnp.asarray(bundle.val_x)
     test_group = train.eval_group_size(len(configs), test_x.shape, cfg0.hidden, axis)
     val_group = train.eval_group_size(len(configs), val_x.shape, cfg0.hidden, axis)
@@ -380,9 +385,9 @@ def run_chunk(job: Job, bundle: DataBundle,
                           np.float64)
 
     with clock.phase("test"):
-        test_init = mse(seed_params, test_x, test_group)
+        test_init = mse(init_params, test_x, test_group)
     with clock.phase("validation"):
-        val_init = mse(seed_params, val_x, val_group)
+        val_init = mse(init_params, val_x, val_group)
     pool = jnp.asarray(bundle.pool)
     losses, val_curve, val_steps, done = [], [], [], 0
     stop = Stopping(configs, bundle)
@@ -425,7 +430,7 @@ def run_chunk(job: Job, bundle: DataBundle,
     fl = bundle.floors
     records = []
     for i, cfg in enumerate(configs):
-        si = seeds.index(_init_of(cfg))
+        si = init_keys.index(_init_of(cfg))
         curve = loss[i].copy()
         if diverged[i]:
             curve[div_step[i]:] = np.nan
@@ -473,8 +478,7 @@ class Stopping:
         points = math.ceil(cfg.steps / cfg.val_every)
         self.patience = [max(1, math.ceil(c.stop_collapsed * points)) if c.stop_collapsed
                          else 0 for c in configs]
-        var = float(np.mean(np.var(bundle.val_x[:, 1:].reshape(-1, bundle.val_x.shape[-1]),
-                                   axis=0, dtype=np.float64)))
+        var = pooled_variance(bundle.val_x)
         self.at_mean = var - COLLAPSE_GAP * (var - bundle.floors["bayes"])
         self.step = np.full(n, -1)
         self.reason = [""] * n
@@ -830,6 +834,15 @@ def assign(jobs: Sequence[Job], workers: int) -> list[list[Job]]:
     return [sorted(share, key=lambda j: order[id(j)]) for share in shares]
 
 
+def selected_strategies(spec: SweepSpec) -> tuple[list[Strategy], dict[str, str]]:
+    """The strategies ``spec`` runs (its names, and with ``controls`` the matched controls) and
+    the named strategies that cannot be loaded (name → one-line reason)."""
+    strategies, failures = select(spec.strategies)
+    if spec.controls:
+        strategies += [c for c in controls(strategies) if c.name not in failures]
+    return strategies, failures
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
               log: Callable[[str], None] = print,
               executor: Callable[..., Iterator[Outcome]] | None = None,
@@ -848,9 +861,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, progress: bool = True,
     faults.parse(os.environ.get("BENCH_FAULT", ""))  # a misspelled fault fails here, not later
     store = Store(out)
     claims = Claims(store.root)
-    strategies, failures = select(spec.strategies)
-    if spec.controls:
-        strategies += [c for c in controls(strategies) if c.name not in failures]
+    strategies, failures = selected_strategies(spec)
     env = environment()
     log(f"JAX device: {env['device']} × {env['device_count']} (jax {env['jax']}); "
         f"results -> {store.root}")
