@@ -342,8 +342,11 @@ def plan_line(spec: SweepSpec, out: str) -> str:
     jobs, done = plan(spec, strategies, Store(out))  # reads only; creates nothing
     runs = sum(len(j.configs) for j in jobs)
     timesteps = sum(c.steps * c.batch_size * c.window for j in jobs for c in j.configs)
-    return (f"plan: {runs:,} runs to train ({done:,} already done) in {len(jobs):,} chunks of "
-            f"at most {spec.max_runs} runs; {timesteps:.3g} training run-timesteps "
+    def n(count: int, noun: str) -> str:
+        return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+    return (f"plan: {n(runs, 'run')} to train ({done:,} already done) in {n(len(jobs), 'chunk')} "
+            f"of at most {n(spec.max_runs, 'run')}; {timesteps:.3g} training run-timesteps "
             f"(steps × batch × window); grid extensions above the top LR are not counted")
 
 

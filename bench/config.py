@@ -112,7 +112,7 @@ class RunConfig:
     # a run whose validation MSE stays at the mean predictor's (under COLLAPSE_GAP of the gap to
     # the floor closed) for this fraction of its validation points in a row stops training
     # ("collapsed", bench.sweep.run_chunk); 0 = never
-    stop_collapsed: float = 0.5
+    stop_collapsed: float = 0.0
     test_sequences: int = 64  # test set: every reported number
     test_length: int = 2048
     # the strategy's own settings (its module's SETTINGS merged with overrides), sorted pairs

@@ -135,10 +135,13 @@ def load_results(results_dir: str | Path) -> Results:
 
 def display_table(table: pd.DataFrame, metrics: list[Metric] | None = None) -> pd.DataFrame:
     """Summary rows as text: ``strategy``, then one column per metric shown in the table
-    (``in_table``) headed by its label."""
+    (``in_table``) headed by its label. An ``optional`` metric missing for every strategy row
+    (``collapsed_rate`` when no run had the rule on) is left out: a blank column says nothing."""
     if metrics is None:
         metrics = sm.metric_registry()[0]
-    metrics = [m for m in metrics if m.name in table.columns and m.in_table]
+    strategies = table[table["kind"] != "reference"] if "kind" in table.columns else table
+    metrics = [m for m in metrics if m.name in table.columns and m.in_table
+               and not (m.optional and strategies[m.name].isna().all())]
     rows = []
     for _, r in table.iterrows():
         reference = r["kind"] == "reference"

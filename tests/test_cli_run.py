@@ -63,7 +63,7 @@ def test_plan_counts_runs_chunks_and_run_timesteps_and_writes_nothing(tmp_path, 
     assert line.startswith("plan: 8 runs to train (0 already done) in 2 chunks of at most 4 runs;")
     assert "1.28e+03 training run-timesteps" in line
     assert main([*common, "--max-runs", "8"]) == 0
-    assert "in 1 chunks of at most 8 runs" in capsys.readouterr().out
+    assert "in 1 chunk of at most 8 runs" in capsys.readouterr().out
     assert main([*common, "--max-runs", "8", "--no-share"]) == 0
     assert "in 2 chunks of at most 8 runs" in capsys.readouterr().out
     assert not out.exists()

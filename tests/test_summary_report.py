@@ -293,6 +293,25 @@ def test_max_usable_lr_stops_below_a_diverging_seed() -> None:
     assert (r["runs"], r["seeds"], r["lrs"]) == (9, 3, 3)
 
 
+def test_collapsed_rate_counts_runs_stopped_as_collapsed_only() -> None:
+    recs = [run("s", lr, seed, 0.028, diverged=(lr, seed) == (1e-3, 1))
+            for lr in (1e-3, 1e-2) for seed in range(2)]
+    # collapsed; diverged (stopped, but not collapsed); trained to its budget; collapsed
+    for r, reason in zip(recs, ["collapsed", "diverged", "", "collapsed"], strict=True):
+        r["stopped_reason"] = reason
+        r["cfg.stop_collapsed"] = 0.5
+    assert row(sm.summarize(table(recs)), "s")["collapsed_rate"] == pytest.approx(2 / 4)
+    # the rule off for every run (the default), or a table from before runs could stop: NaN,
+    # and the report leaves the blank column out
+    off = table([run("o", 1e-3, s, 0.028) | {"stopped_reason": ""} for s in range(2)])
+    older = table([run("o", 1e-3, 0, 0.028)]).drop(columns="stopped_reason", errors="ignore")
+    for t in (off, older):
+        summary = sm.summarize(t)
+        assert np.isnan(row(summary, "o")["collapsed_rate"])
+        assert "stopped as collapsed" not in display_table(summary).columns
+    assert "stopped as collapsed" in display_table(sm.summarize(table(recs))).columns
+
+
 def test_max_usable_lr_has_no_holes() -> None:
     mses = {1e-3: 0.028, 3e-3: 0.031, 1e-2: 0.027}  # usable at 1e-3 and 1e-2, not at 3e-3
     recs = [run("holey", lr, s, m) for lr, m in mses.items() for s in range(2)]
@@ -463,8 +482,8 @@ def test_registry_defines_every_metric() -> None:
                      "best_pooled_ratio_median", "best_gap_closed",
                      "steps_to_50_median", "steps_to_50_censored", "steps_to_90_median",
                      "steps_to_90_censored", "val_auc_median", "still_improving_frac",
-                     "divergence_rate", "stable_frac", "usable_frac", "nan_rate_init",
-                     "init_nonfinite_any", "growth_init", "jac_radius_init",
+                     "divergence_rate", "collapsed_rate", "stable_frac", "usable_frac",
+                     "nan_rate_init", "init_nonfinite_any", "growth_init", "jac_radius_init",
                      "memory_horizon_init", "saturation_init", "growth_trained",
                      "jac_radius_trained", "nonfinite_trained", "runs", "seeds", "lrs", "steps"]
     by_column = {c: m for m in metrics for c in m.columns}

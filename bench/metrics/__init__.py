@@ -67,7 +67,8 @@ class Metric:
     (default: the format's own). ``display(row)``: optional text for a summary row that
     overrides the format (return None to use the format), e.g. ``"≥ 0.03"`` for a censored
     value. ``in_table``: False for a column kept in ``summary.csv`` but not shown as a column of
-    the report's table (a flag another column's ``display`` reads).
+    the report's table (a flag another column's ``display`` reads). ``optional``: the column is
+    left out of a report table in which it is missing for every strategy (a rule that was off).
     """
 
     name: str
@@ -82,6 +83,7 @@ class Metric:
     missing: str | None = None
     display: Callable[[Any], str | None] | None = None
     in_table: bool = True
+    optional: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
