@@ -111,7 +111,8 @@ class RunConfig:
     val_every: int = 25  # training steps between two points of the validation curve
     # a run whose validation MSE stays at the mean predictor's (under COLLAPSE_GAP of the gap to
     # the floor closed) for this fraction of its validation points in a row stops training
-    # ("collapsed", bench.sweep.run_chunk); 0 = never
+    # ("collapsed", bench.sweep.run_chunk); 0 = never, the default: the rule changes what is
+    # measured (docs/protocol.md, results/stopping-check.md)
     stop_collapsed: float = 0.0
     test_sequences: int = 64  # test set: every reported number
     test_length: int = 2048

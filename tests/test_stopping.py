@@ -91,3 +91,43 @@ def test_vmap_gathers_the_active_runs_into_a_narrower_program():
     for got, first in zip(jax.tree.leaves(jax.device_get(none)), jax.tree.leaves(start),
                           strict=True):
         np.testing.assert_array_equal(got, first)
+
+
+def test_stopping_check_counts_a_taken_run_a_changed_run_and_the_saved_steps(tmp_path):
+    """bench.studies.stopping_check on hand-made tables (STEPS = 20 steps per run): run 0 is
+    stopped as collapsed at step 10 with the rule on (test 0.05 > persistence 0.03: unusable)
+    and trains to 0.028 (usable) with it off; run 1 is the same in both; run 2 differs in its
+    last digits; run 3 diverged in both."""
+    from test_summary_report import run, table
+
+    from bench.studies import stopping_check as sc
+
+    def sweep(mses: list[float], reasons: list[str], rule: float):
+        rows = [run("s", 1e-3, seed, m, diverged=seed == 3) | {
+                    "stopped_reason": why, "stopped_step": 10 if why == "collapsed" else -1,
+                    "cfg.stop_collapsed": rule}
+                for seed, (m, why) in enumerate(zip(mses, reasons, strict=True))]
+        return table(rows)
+
+    on = sweep([0.05, 0.028, 0.0281, 0.028], ["collapsed", "", "", "diverged"], 0.5)
+    off = sweep([0.028, 0.028, 0.0282, 0.028], ["", "", "", "diverged"], 0.0)
+    check = sc.compare(on, off)
+    assert check.runs["same"].tolist() == [False, True, False, True]
+    changed = check.cells.set_index("metric")
+    assert changed.loc["usable_frac", "on"] == pytest.approx(2 / 4)  # seeds 1, 2
+    assert changed.loc["usable_frac", "off"] == pytest.approx(3 / 4)
+    text = sc.markdown(check, "on", "off")
+    assert "whose test MSE is the same bit for bit with the rule off: 2 of 3" in text
+    assert "ended finite: 1 of 1; usable (finite and below persistence on test): 1" in text
+    assert "training steps the rule saved: 10 of 80 (12.5%)" in text
+    # the CLI: a sweep without the rule on is one error line, exit status 2
+    for name, t in (("on", on), ("off", off)):
+        (tmp_path / name).mkdir()
+        t.to_parquet(tmp_path / name / "runs.parquet")
+    assert sc.main([str(tmp_path / "off"), str(tmp_path / "on"), "--out",
+                    str(tmp_path / "x.md")]) == 2
+    assert sc.main([str(tmp_path / "on"), str(tmp_path / "off"), "--out",
+                    str(tmp_path / "x.md")]) == 0
+    assert (tmp_path / "x.md").read_text() == sc.markdown(
+        sc.compare(*(sc.load_results(tmp_path / n).runs for n in ("on", "off"))),
+        str(tmp_path / "on"), str(tmp_path / "off"))
