@@ -429,11 +429,10 @@ def _env_items(res: Results, runs: pd.DataFrame) -> list[str]:
     if phases:
         items.append("where the training time went (summed over the chunks of this report): "
                      + timing.breakdown(phases))
-    if {"chunk_wall_s", "strategy", "dataset"} <= set(runs.columns) and len(runs):
-        chunks = runs[["strategy", "dataset", "chunk_wall_s"]].drop_duplicates()
-        total = float(chunks["chunk_wall_s"].astype(float).sum())
-        items.append(f"training wall time: {fmt.seconds(total)} summed over {len(chunks)} "
-                     "distinct chunks (programs) of the runs in this report")
+    total, n_chunks = timing.sweep_wall(runs)
+    if n_chunks:
+        items.append(f"training wall time: {fmt.seconds(total)} summed over the {n_chunks} "
+                     "chunks of the runs in this report")
     last = res.last_run
     if last:
         items.append(f"last `python -m bench run`: {fmt.seconds(last.get('wall_s'))} wall, "

@@ -85,6 +85,17 @@ def sweep_phases(runs: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def sweep_wall(runs: pd.DataFrame) -> tuple[float, int]:
+    """Wall seconds summed over the chunks of the run table ``runs``, and how many chunks that
+    is. A chunk's runs each hold its ``chunk_wall_s`` and size ``chunk_runs`` (a chunk can hold
+    several strategies), so each run contributes its share, 1/``chunk_runs`` of a chunk."""
+    if not {"chunk_wall_s", "chunk_runs"} <= set(runs.columns) or runs.empty:
+        return 0.0, 0
+    size = runs["chunk_runs"].astype(float)
+    return (float((runs["chunk_wall_s"].astype(float) / size).sum()),
+            round(float((1 / size).sum())))
+
+
 def breakdown(phases: dict[str, float]) -> str:
     """``compile 120 s (20 %), train 400 s (67 %), …`` in phase order."""
     total = sum(phases.values())
