@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import jax
+import numpy as np
 import pandas as pd
 
 # JAX's duration events for turning a call into an executable: tracing to a jaxpr, lowering to
@@ -89,11 +90,12 @@ def sweep_wall(runs: pd.DataFrame) -> tuple[float, int]:
     """Wall seconds summed over the chunks of the run table ``runs``, and how many chunks that
     is. A chunk's runs each hold its ``chunk_wall_s`` and size ``chunk_runs`` (a chunk can hold
     several strategies), so each run contributes its share, 1/``chunk_runs`` of a chunk."""
-    if not {"chunk_wall_s", "chunk_runs"} <= set(runs.columns) or runs.empty:
+    if not {"chunk_wall_s", "chunk_runs"} <= set(runs.columns):
         return 0.0, 0
-    size = runs["chunk_runs"].astype(float)
-    return (float((runs["chunk_wall_s"].astype(float) / size).sum()),
-            round(float((1 / size).sum())))
+    size = pd.to_numeric(runs["chunk_runs"], errors="coerce").astype(float)
+    wall = pd.to_numeric(runs["chunk_wall_s"], errors="coerce").astype(float)
+    ok = np.isfinite(size) & (size >= 1) & np.isfinite(wall)  # a damaged record: left out
+    return float((wall[ok] / size[ok]).sum()), round(float((1 / size[ok]).sum()))
 
 
 def breakdown(phases: dict[str, float]) -> str:

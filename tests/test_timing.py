@@ -27,6 +27,15 @@ def test_a_shared_chunk_counts_once_in_wall_time_and_phases():
     assert text == "compile 3 s (25 %), train 9 s (75 %)"
 
 
+def test_damaged_chunk_fields_are_left_out():
+    t = _table()
+    t.loc[0, "chunk_runs"] = 0  # would divide by zero
+    t.loc[1, "chunk_wall_s"] = float("nan")
+    t.loc[4, "chunk_runs"] = None
+    # chunk A keeps runs 2 and 3 (2 × 10 / 4 s, half a chunk), chunk B run 5 (6 / 2 s)
+    assert timing.sweep_wall(t) == (pytest.approx(8.0), 1)
+
+
 def test_a_table_without_chunk_times_has_none():
     assert timing.sweep_wall(pd.DataFrame({"strategy": ["glorot"]})) == (0.0, 0)
     assert timing.sweep_phases(pd.DataFrame({"strategy": ["glorot"]})) == {}
