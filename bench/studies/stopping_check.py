@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bench import summary as sm
+from bench import timing
 from bench.report import load_results
 
 KEY = ["arm", "dataset", "strategy", "lr", "seed"]
@@ -53,13 +54,13 @@ def _same(a: pd.Series, b: pd.Series) -> pd.Series:
     return (a == b) | (a.isna() & b.isna())
 
 
-def _chunk_seconds(runs: pd.DataFrame, column: str) -> float:
-    """``column`` summed over the distinct chunks of a run table (a chunk's runs repeat its
-    phase times; a chunk is told by its wall time and size)."""
-    if column not in runs.columns:
-        return float("nan")
-    chunks = runs.drop_duplicates(["chunk_wall_s", "chunk_runs"])
-    return float(pd.to_numeric(chunks[column], errors="coerce").sum())
+def _train_and_wall(runs: pd.DataFrame) -> tuple[float, float]:
+    """The ``train`` phase and the wall time summed over the chunks of a run table
+    (:func:`bench.timing.sweep_phases`, :func:`bench.timing.sweep_wall`); NaN when the records
+    hold no timings."""
+    wall, chunks = timing.sweep_wall(runs)
+    return (timing.sweep_phases(runs).get("train", float("nan")),
+            wall if chunks else float("nan"))
 
 
 def compare(on: pd.DataFrame, off: pd.DataFrame) -> Check:
@@ -83,11 +84,9 @@ def compare(on: pd.DataFrame, off: pd.DataFrame) -> Check:
                 rows.append({**both.iloc[i][keys].to_dict(), "metric": col,
                              "on": a.iloc[i], "off": b.iloc[i]})
     cells = pd.DataFrame(rows, columns=[*keys, "metric", "on", "off"])
+    t_on, t_off = _train_and_wall(on), _train_and_wall(off)
     return Check(runs=runs, cells=cells,
-                 train_s=(_chunk_seconds(on, "chunk_phase_s.train"),
-                          _chunk_seconds(off, "chunk_phase_s.train")),
-                 wall_s=(_chunk_seconds(on, "chunk_wall_s"),
-                         _chunk_seconds(off, "chunk_wall_s")),
+                 train_s=(t_on[0], t_off[0]), wall_s=(t_on[1], t_off[1]),
                  rule=float(pd.to_numeric(on.get("cfg.stop_collapsed", pd.Series([np.nan])),
                                           errors="coerce").max()))
 
