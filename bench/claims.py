@@ -38,16 +38,18 @@ class Claims:
         self.dir = Path(root) / "claims"
         self._held: dict[str, int] = {}  # chunk id -> open, locked file descriptor
         self._lock = threading.Lock()
+        self._closed = False  # after release_all: no new claims (a late worker thread's)
 
     def _path(self, cid: str) -> Path:
         return self.dir / f"{cid}.claim"
 
     def acquire(self, cid: str) -> bool:
-        """Take the claim on chunk ``cid``; False if another process (or this one) holds it."""
+        """Take the claim on chunk ``cid``; False if another process (or this one) holds it, or
+        if :meth:`release_all` has been called."""
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self._path(cid)
         with self._lock:
-            if cid in self._held:
+            if cid in self._held or self._closed:
                 return False
             while True:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -99,6 +101,13 @@ class Claims:
         return False
 
     def release_all(self) -> None:
-        """Give up every claim this process holds."""
+        """Give up every claim this process holds, and take no new one after this.
+
+        A sweep that ends on an error (a full disk while storing) returns while a worker thread
+        may still be between jobs; a claim that thread took afterwards would stay locked for as
+        long as the process lives, and a later sweep on the same directory in the same process
+        would wait for it forever."""
+        with self._lock:
+            self._closed = True
         for cid in list(self._held):
             self.release(cid)
