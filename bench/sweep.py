@@ -362,9 +362,11 @@ def run_chunk(job: Job, bundle: DataBundle,
                     head_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), READOUT_KEY)
                     params = [*params, model.readout_head(head_key, cfg.channels)]
                 inits[_init_of(cfg)] = params
-        state = train.initial_state(inits, configs, init_of=_init_of)
+        # in the layout the programs give back (train.place_runs): each compiles once
+        state = train.place_runs(train.initial_state(inits, configs, init_of=_init_of), axis)
         init_keys = list(inits)  # the order of init_params' leading axis
-        init_params = jax.tree.map(lambda *xs: jnp.stack(xs), *inits.values())
+        init_params = train.place_runs(jax.tree.map(lambda *xs: jnp.stack(xs),
+                                                    *inits.values()), axis)
         jax.block_until_ready((state, init_params))
     init_x = jnp.asarray(bundle.init_x)
     with clock.phase("init_diagnostics"):
@@ -417,7 +419,8 @@ def run_chunk(job: Job, bundle: DataBundle,
     after: dict[int, dict] = {}
     with clock.phase("trained_diagnostics"):  # the same pass on the trained weights, best LR
         if best:
-            chosen = jax.tree.map(lambda a: a[np.asarray(best)], state["params"])
+            chosen = train.place_runs(jax.tree.map(lambda a: a[np.asarray(best)],
+                                                   state["params"]), axis)
             dyn = jax.device_get(diagnostics.dynamics(chosen, init_x, arch=arch, axis=axis))
             trained = dyn["stats"]
             host_params = jax.device_get(chosen)

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from bench import model
@@ -162,24 +162,46 @@ def runs_mapping(n_runs: int, axis: str) -> str:
     return "lax.map over runs" + (f", split over {n_dev} CPU devices" if n_dev > 1 else "")
 
 
+def runs_sharding(n_runs: int) -> NamedSharding | None:
+    """Where ``"map"`` keeps arrays with a leading axis of ``n_runs`` runs between programs:
+    split over :func:`run_devices` when they divide ``n_runs``, else a copy on each; None on one
+    device. :func:`over_runs` gives its results this layout and :func:`place_runs` puts a
+    chunk's first inputs in it, so a program called again on its own outputs finds the layout
+    it was compiled for (a new layout would compile the program again)."""
+    devices = run_devices(n_runs)
+    if len(devices) == 1:
+        return None
+    mesh = Mesh(np.array(devices), ("runs",))
+    return NamedSharding(mesh, P("runs") if n_runs % len(devices) == 0 else P())
+
+
+def place_runs(tree: Any, axis: str) -> Any:
+    """``tree`` (leading run axis) in the layout :func:`over_runs` gives its results under
+    ``axis`` (:func:`runs_sharding`); unchanged under ``"vmap"``."""
+    sharding = runs_sharding(jax.tree.leaves(tree)[0].shape[0]) if axis == "map" else None
+    return tree if sharding is None else jax.device_put(tree, sharding)
+
+
 def over_runs(fn: Any, tree: Any, axis: str) -> Any:
     """Apply ``fn`` to every run (leading axis of ``tree``): ``vmap``, or ``lax.map`` sharded
-    across :func:`run_devices` (see the module docstring)."""
+    across :func:`run_devices` (see the module docstring), the results laid out as
+    :func:`runs_sharding` says."""
     if axis == "vmap":  # one device: sharding a vmapped program over CPU devices is slower
         return jax.vmap(fn)(tree)
     if axis != "map":
         raise ValueError(f"runs axis {axis!r}: expected map or vmap")
     n = jax.tree.leaves(tree)[0].shape[0]
-    devices = run_devices(n)
-    if len(devices) == 1:
+    sharding = runs_sharding(n)
+    if sharding is None:
         return jax.lax.map(fn, tree)
-    pad = -n % len(devices)  # equal shares: repeat the last run, then drop its copies
+    pad = -n % sharding.mesh.size  # equal shares: repeat the last run, then drop its copies
     if pad:
         tree = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, 0)]), tree)
-    mesh = Mesh(np.array(devices), ("runs",))
-    out = jax.shard_map(lambda share: jax.lax.map(fn, share), mesh=mesh,
+    out = jax.shard_map(lambda share: jax.lax.map(fn, share), mesh=sharding.mesh,
                         in_specs=P("runs"), out_specs=P("runs"), check_vma=False)(tree)
-    return jax.tree.map(lambda a: a[:n], out) if pad else out
+    if pad:
+        out = jax.tree.map(lambda a: a[:n], out)
+    return jax.lax.with_sharding_constraint(out, sharding)
 
 
 def _all_finite(tree: Any) -> Array:

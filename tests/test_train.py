@@ -212,3 +212,21 @@ def test_a_stopped_run_costs_no_step_and_leaves_the_others_bit_for_bit(glorot, p
                                jax.tree.leaves(before), strict=True):
         np.testing.assert_array_equal(got[[0, 2]], ref[[0, 2]])
         np.testing.assert_array_equal(got[1], start[1])  # untouched, optimizer state included
+
+
+@pytest.mark.parametrize("n_runs", [2, 3])  # split evenly over the 2 CPU devices; padded
+def test_a_program_called_on_its_own_output_is_not_compiled_again(glorot, pool, n_runs):
+    """A chunk calls train_steps on the state it gave back, once per validation point. The
+    first state is placed where the program puts its results (train.place_runs), so the second
+    call finds the layout the first compiled for. Without that, every chunk under ``map``
+    compiled its training program twice."""
+    cfgs = [config.resolve("quick", lr=lr, **TINY) for lr in (1e-3, 3e-3, 1e-2)[:n_runs]]
+    state = train.place_runs(_state(glorot, cfgs), "map")
+    kw = dict(arch=_arch(glorot, cfgs[0]), recipe=train.Recipe.of(cfgs[0]), n_steps=3,
+              axis="map")
+    state, _ = train.train_steps(state, pool, jnp.int32(0), jnp.ones(n_runs, bool), **kw)
+    compiled = train.train_steps._cache_size()
+    layout = jax.tree.map(lambda a: a.sharding, state)
+    state, _ = train.train_steps(state, pool, jnp.int32(3), jnp.ones(n_runs, bool), **kw)
+    assert train.train_steps._cache_size() == compiled
+    assert jax.tree.map(lambda a: a.sharding, state) == layout
