@@ -365,12 +365,14 @@ def run_chunk(job: Job, bundle: DataBundle,
         # in the layout the programs give back (train.place_runs): each compiles once
         state = train.place_runs(train.initial_state(inits, configs, init_of=_init_of), axis)
         init_keys = list(inits)  # the order of init_params' leading axis
-        init_params = train.place_runs(jax.tree.map(lambda *xs: jnp.stack(xs),
-                                                    *inits.values()), axis)
-        jax.block_until_ready((state, init_params))
+        init_params = jax.tree.map(lambda *xs: jnp.stack(xs), *inits.values())
+        # packed, as the trained parameters are: the diagnostics and evaluation programs
+        # compiled for one serve the other
+        init_packed = train.place_runs(model.pack_stack(init_params), axis)
+        jax.block_until_ready((state, init_packed))
     init_x = jnp.asarray(bundle.init_x)
     with clock.phase("init_diagnostics"):
-        dyn = jax.device_get(diagnostics.dynamics(init_params, init_x, arch=arch, axis=axis))
+        dyn = jax.device_get(diagnostics.dynamics(init_packed, init_x, arch=arch, axis=axis))
         diag = dyn["stats"]
         host_params = jax.device_get(init_params)
         init_dyn = [diagnostics.summarize(dyn, host_params, init_x.shape[1], k)
@@ -387,9 +389,9 @@ def run_chunk(job: Job, bundle: DataBundle,
                           np.float64)
 
     with clock.phase("test"):
-        test_init = mse(init_params, test_x, test_group)
+        test_init = mse(init_packed, test_x, test_group)
     with clock.phase("validation"):
-        val_init = mse(init_params, val_x, val_group)
+        val_init = mse(init_packed, val_x, val_group)
     pool = jnp.asarray(bundle.pool)
     losses, val_curve, val_steps, done = [], [], [], 0
     stop = Stopping(configs, bundle)

@@ -96,7 +96,11 @@ class Recipe:
 
     @classmethod
     def of(cls, cfg: RunConfig) -> Recipe:
-        """The recipe part of a run config."""
+        """The recipe part of a run config. The step budget and warm-up enter only a schedule
+        that uses them: under ``constant`` they are 0, so the training program does not depend
+        on the budget (runs of different budgets share it)."""
+        if cfg.schedule == "constant":
+            return cls(cfg.optimizer, cfg.clip_norm, cfg.batch_size, cfg.window)
         return cls(cfg.optimizer, cfg.clip_norm, cfg.batch_size, cfg.window, cfg.schedule,
                    cfg.steps, cfg.warmup_steps)
 

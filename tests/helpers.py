@@ -7,6 +7,8 @@
   docstring, one matrix per gate, and independent of ``bench`` (nothing here imports it). With
   the default ``xp=numpy`` it computes in float64; with ``xp=jax.numpy`` the same equations can
   be differentiated by plain autodiff (tests of the hand-written backward pass).
+* :data:`TINY` and :func:`set_args`: the one small run configuration of every test that trains,
+  as run options and as the command line's ``--set`` arguments.
 * :func:`exit_status` and :func:`one_line`: the command line's exit status and its one-line
   errors.
 """
@@ -176,6 +178,32 @@ def run_stack(layers: Sequence[Mapping[str, Any]], x: Any, mask: Any = None,
         states.append((h, c))
         x = h
     return states
+
+
+# ----------------------------------------------------------------------------------------------
+# the tiny run configuration
+# ----------------------------------------------------------------------------------------------
+
+# Every test that trains (a sweep, a chunk, the command line, a subprocess) uses these shapes and
+# step counts, changing only what it tests. Compiling is most of a tiny sweep's time; with one
+# configuration a program compiled by one test (in this worker, or in the persistent compilation
+# cache that the Makefile sets for every worker and subprocess) serves each later test that
+# trains the same architecture on the same number of runs. A budget of 4 steps validated every
+# 2 gives one training program per chunk width, and a curve of two points.
+TINY: dict[str, Any] = dict(
+    hidden=(6, 5), window=8, batch_size=2, steps=4, val_every=2, train_sequences=4,
+    val_sequences=2, val_length=16, test_sequences=2, test_length=32, init_length=40,
+    init_sequences=1, curve_points=2)
+
+
+def set_args(options: Mapping[str, Any]) -> list[str]:
+    """``options`` as the command line's ``--set NAME=VALUE`` arguments (a tuple is written
+    comma-separated, as ``hidden=6,5``)."""
+    out: list[str] = []
+    for name, value in options.items():
+        text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        out += ["--set", f"{name}={text}"]
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

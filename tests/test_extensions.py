@@ -10,6 +10,7 @@ import sys
 import types
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pandas as pd
 import pytest
@@ -268,11 +269,7 @@ def test_a_dataset_a_metric_and_a_figure_reach_a_real_sweep_and_its_report(tmp_p
         [lstm_init_bench.figures]
         my_fig = my_fig_mod
         """)
-    small = {"hidden": "6,5", "window": "8", "batch_size": "2", "train_sequences": "4",
-             "val_sequences": "2", "val_length": "16", "val_every": "1",
-             "test_sequences": "2", "test_length": "32", "init_length": "40",
-             "init_sequences": "1", "curve_points": "2"}
-    sets = [a for k, v in small.items() for a in ("--set", f"{k}={v}")]
+    sets = helpers.set_args({k: v for k, v in helpers.TINY.items() if k != "steps"})
     out = tmp_path / "r"
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{REPO}", "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, "-m", "bench", "run", "--strategies", "glorot",

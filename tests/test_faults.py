@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+import helpers
 import pandas as pd
 import pytest
 
@@ -17,9 +18,7 @@ from bench.errors import UserError
 from bench.store import abandoned
 from bench.sweep import SweepSpec, run_sweep
 
-SMALL = dict(hidden=(8, 6), window=16, batch_size=4, steps=40, val_every=20,
-             train_sequences=16, val_sequences=2, val_length=32, test_sequences=4,
-             test_length=64, init_length=200, init_sequences=1, curve_points=2)
+SMALL = helpers.TINY
 STRATEGIES, LRS, SEEDS, MAX_RUNS = "glorot,chrono", (1e-3, 1e-2), 2, 2
 N_RUNS = 8  # 2 strategies x 2 LRs x 2 seeds, in 4 chunks of 2
 # the command line's profile (quick) maps a chunk's runs with vmap: the same programs here
@@ -28,13 +27,10 @@ SPEC = SweepSpec(strategies=STRATEGIES, lrs=LRS, seeds=SEEDS, overrides=SMALL,
 
 
 def _command(out, *extra):
-    sets = []
-    for k, v in SMALL.items():
-        sets += ["--set", f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"]
     return [sys.executable, "-m", "bench", "run", "--strategies", STRATEGIES,
             "--lrs", ",".join(map(str, LRS)), "--seeds", str(SEEDS), "--max-runs", str(MAX_RUNS),
             "--data", "ar1", "--arms", "none", "--no-extend", "--no-controls",
-            *sets, "--out", str(out), "--no-progress", "--no-report", *extra]
+            *helpers.set_args(SMALL), "--out", str(out), "--no-progress", "--no-report", *extra]
 
 
 def _env(fault=""):

@@ -3,6 +3,7 @@ matched controls, the readout head and the LR schedule — each against a hand-c
 
 import math
 
+import helpers
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,9 +18,8 @@ from bench.record import RunRecord
 from bench.store import Store
 from bench.sweep import DataBundle, SweepSpec, grid, run_sweep
 
-TINY = dict(hidden=(6, 5), window=8, batch_size=2, steps=50, val_every=20, train_sequences=4,
-            val_sequences=2, val_length=16, test_sequences=2, test_length=32, init_length=40,
-            init_sequences=1, curve_points=2)
+# the shared tiny configuration with a budget that is not a multiple of the validation interval
+TINY = {**helpers.TINY, "steps": 5}
 
 
 # ------------------------------------------------------------------------------------ arms
@@ -102,7 +102,7 @@ def swept(tmp_path_factory):
 def test_validation_curve_is_measured_every_val_every_steps_and_ends_at_the_budget(swept):
     _, records = swept
     for r in records:
-        assert r.val_steps == [20, 40, 50]  # 50 steps, a point every 20 and the last step
+        assert r.val_steps == [2, 4, 5]  # 5 steps, a point every 2 and the last step
         assert r.val_mse == r.val_curve[-1] and len(r.val_curve) == 3
         assert r.arm == "clean" and r.config["dropout"] == 0.0
 
@@ -214,7 +214,8 @@ def test_readout_head_is_a_dense_map_of_the_last_hidden_state():
 
 def test_readout_head_is_the_same_for_every_strategy_of_a_seed(tmp_path):
     spec = SweepSpec(strategies="glorot,chrono", lrs=(1e-3,), seeds=1, extend=False,
-                     overrides={**TINY, "readout": "linear", "steps": 1, "val_every": 1})
+                     controls=False, arms={"clean": dict(ARMS["clean"])},
+                     overrides={**helpers.TINY, "readout": "linear"})
     run_sweep(spec, tmp_path, progress=False, log=lambda m: None)
     records = Store(tmp_path).records()
     assert {r.config["readout"] for r in records} == {"linear"} and len(records) == 2
@@ -232,6 +233,20 @@ def test_warmup_cosine_multiplier_against_the_formula():
     assert float(s(55)) == pytest.approx(0.5, abs=1e-6)
     assert float(s(100)) == pytest.approx(0.0, abs=1e-7)
     assert float(train.schedule(train.Recipe("adam", 1.0, 2, 8))(37)) == 1.0
+
+
+def test_the_recipe_holds_the_budget_only_under_a_schedule_that_uses_it():
+    """A constant-LR program does not depend on the step budget, so runs of 40 and 400 steps
+    share it; under warmup_cosine the budget sets the decay, so they do not."""
+    def recipe(**kw):
+        return train.Recipe.of(config.resolve("quick", **kw))
+
+    assert recipe(steps=40) == recipe(steps=400, warmup_steps=20)
+    assert recipe(steps=40).steps == 0
+    cosine = dict(schedule="warmup_cosine", warmup_steps=20)
+    assert recipe(steps=40, **cosine) != recipe(steps=400, **cosine)
+    assert (recipe(steps=400, **cosine).steps, recipe(steps=400, **cosine).warmup_steps) == (
+        400, 20)
 
 
 def test_schedule_scales_the_update():

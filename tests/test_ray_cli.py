@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,24 +26,19 @@ from bench.cli import main
 pytest.importorskip("ray", reason="ray is not installed (the [ray] extra: pip install -e '.[ray]')")
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL = dict(hidden=(8, 6), window=16, batch_size=4, steps=3, train_sequences=16,
-             val_sequences=2, val_length=32, test_sequences=4,
-             test_length=64, init_length=200, init_sequences=1,
-             curve_points=3)
+SMALL = helpers.TINY
 NUMBERS = ["strategy", "lr", "seed", "test_mse", "test_mse_init", "val_mse", "val_mse_init",
            "diverged", "diverged_step", "persistence_mse", "bayes_mse", "chunk_runs"]
 CURVES = ["loss_curve", "val_curve", "init_max_h"]
 
 
 def _args(out: Path, executor: str) -> list[str]:
-    sets = []
-    for k, v in SMALL.items():
-        sets += ["--set", f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"]
     return ["run", "--strategies", "glorot", "--lrs", "0.01,0.1", "--seeds", "2",
             "--max-runs", "4",
             "--runs-axis", "map", "--data", "ar1",
-            "--arms", "none", "--no-extend", "--no-controls", *sets, "--out", str(out),
-            "--no-progress", "--no-report", "--executor", executor]
+            "--arms", "none", "--no-extend", "--no-controls",
+            *helpers.set_args(SMALL), "--out", str(out), "--no-progress", "--no-report",
+            "--executor", executor]
 
 
 def test_cli_ray_executor_writes_the_local_executors_table(tmp_path, capsys):

@@ -22,6 +22,7 @@ import json
 import shutil
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pandas as pd
 import pytest
@@ -130,10 +131,7 @@ def test_a_real_series_bundle_follows_its_fields_too():
 
 # ------------------------------------------------------------------ a tiny sweep
 
-SMALL = dict(hidden=(8, 6), window=16, batch_size=4, steps=3, train_sequences=16,
-             val_sequences=2, val_length=32, test_sequences=4,
-             test_length=64, init_length=200, init_sequences=1,
-             curve_points=3)
+SMALL = helpers.TINY
 STRATEGIES, LRS, SEEDS = "glorot,forget-bias-one", (1e-3, 1e-2), 2
 SPEC = SweepSpec(strategies=STRATEGIES, lrs=LRS, seeds=SEEDS, overrides=SMALL, max_runs=2,
                  extend=False, controls=False)
@@ -228,13 +226,10 @@ def test_an_engine_version_bump_plans_and_trains_every_run_again(swept, tmp_path
 
 
 def _cli(out: Path, max_runs: int) -> list[str]:
-    sets = []
-    for k, v in SMALL.items():
-        sets += ["--set", f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"]
     return ["run", "--strategies", STRATEGIES, "--lrs", ",".join(map(str, LRS)),
             "--seeds", str(SEEDS), "--max-runs", str(max_runs), "--runs-axis", "map",
-            "--data", "ar1", "--arms", "none", "--no-extend", "--no-controls", *sets,
-            "--out", str(out), "--no-progress", "--no-report"]
+            "--data", "ar1", "--arms", "none", "--no-extend", "--no-controls",
+            *helpers.set_args(SMALL), "--out", str(out), "--no-progress", "--no-report"]
 
 
 def test_resume_with_a_larger_max_runs_equals_the_uninterrupted_sweep(swept, tmp_path, capsys):

@@ -4,6 +4,7 @@ a synthetic AR(2) with known innovations, and the raw statsmodels tables."""
 
 from types import ModuleType
 
+import helpers
 import numpy as np
 import pytest
 from scipy.signal import lfilter
@@ -270,7 +271,9 @@ def test_a_real_series_runs_in_a_sweep_and_its_floor_is_the_ar_baseline(tmp_path
     from bench import sweep
 
     spec = sweep.SweepSpec(profile="quick", strategies="glorot", datasets=("sunspots",),
-                           lrs=(1e-2,), seeds=1, overrides={"steps": 20, "val_every": 10},
+                           lrs=(1e-2,), seeds=1, overrides={k: helpers.TINY[k] for k in (
+                               "hidden", "window", "batch_size", "steps", "val_every",
+                               "curve_points")},
                            controls=False, extend=False, runs_axis="vmap")
     out = sweep.run_sweep(spec, tmp_path, progress=False, log=lambda _: None, workers=1)
     assert out["ran"] == 1 and not out["failures"]

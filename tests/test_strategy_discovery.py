@@ -17,6 +17,7 @@ import textwrap
 import types
 from pathlib import Path
 
+import helpers
 import jax
 import pytest
 
@@ -279,10 +280,8 @@ def test_bench_list_with_no_strategies_does_not_crash(strategy_dir, capsys):
 
 def test_sweep_with_broken_strategies_runs_the_others_and_reports_them(broken_dir, tmp_path,
                                                                       capsys):
-    small = ["--set", "hidden=6,5", "--set", "window=8", "--set", "batch_size=2",
-             "--set", "train_sequences=4", "--set", "test_sequences=2", "--set", "test_length=32",
-             "--set", "val_sequences=2", "--set", "val_length=16", "--no-controls",
-             "--set", "init_length=40", "--set", "init_sequences=1", "--set", "curve_points=2"]
+    small = [*helpers.set_args({k: v for k, v in helpers.TINY.items() if k != "steps"}),
+             "--no-controls"]
     out = tmp_path / "r"
     status = main(["run", "--strategies", "glorot,broken-syntax,wrong-shapes,raises-in-init",
                    "--lrs", "1e-3", "--seeds", "1", "--steps", "2", "--data", "ar1", "--arms",

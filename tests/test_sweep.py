@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,10 +14,7 @@ import pytest
 from bench.cli import main
 from bench.sweep import SweepSpec, run_sweep
 
-SMALL = dict(hidden=(8, 6), window=16, batch_size=4, steps=4, train_sequences=16,
-             val_sequences=2, val_length=32, test_sequences=4,
-             test_length=64, init_length=300, init_sequences=1,
-             curve_points=2)
+SMALL = helpers.TINY
 SPEC = SweepSpec(strategies="glorot,pytorch-default", lrs=(1e-3, 1e-2), seeds=2, controls=False,
                  extend=False,
                  overrides=SMALL, max_runs=2)
@@ -53,7 +51,7 @@ def test_every_run_has_one_record_and_the_table_loads(done):
     env = json.loads((out / "sweep.json").read_text())["environment"]
     assert env["device"].startswith("cpu") and env["jax"]
     rec = json.loads(next((out / "runs").glob("*.json")).read_text())
-    assert rec["config"]["hidden"] == [8, 6] and len(rec["init_nonfinite_frac"]) == 3
+    assert rec["config"]["hidden"] == [6, 5] and len(rec["init_nonfinite_frac"]) == 3
     assert rec["sweep_id"] == SPEC.sweep_id
     assert not {"ratio_bayes", "ratio_persistence", "gap_closed"} & set(rec)  # raw values only
 
@@ -117,8 +115,7 @@ def test_out_that_is_a_file_is_refused_and_kept(tmp_path, capsys):
 
 
 def test_cli_run_end_to_end_writes_report(tmp_path):
-    sets = [a for k, v in SMALL.items() if k not in ("steps",)
-            for a in ("--set", f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}")]
+    sets = helpers.set_args({k: v for k, v in SMALL.items() if k != "steps"})
     cmd = [sys.executable, "-m", "bench", "run", "--strategies", "glorot", "--lrs", "1e-3",
            "--seeds", "1", "--steps", "2", "--data", "ar1", "--arms", "none", "--no-extend",
            *sets, "--out", str(tmp_path / "r"), "--no-progress"]
