@@ -49,18 +49,23 @@ def test_one_run_matches_plain_optax_loop(glorot, pool):
     opt = tx.init(params)
     key = jax.random.fold_in(jax.random.PRNGKey(0), 1)
     arch = _arch(glorot, cfg)
-    for t in range(3):
-        k_batch, _ = jax.random.split(jax.random.fold_in(key, t))
-        batch = train._sample_batch(k_batch, pool, cfg.batch_size, cfg.window)
-        def lossf(p, batch=batch):
+
+    @jax.jit  # one plain optax step (compiled once, not op by op)
+    def plain_step(params, opt, batch):
+        def lossf(p):
             pred = stack_forward(p, batch, nonlinearity=arch.nonlinearity,
                                  cell_nonlinearity=arch.cell_nonlinearity)
             return train.one_step_mse(pred, batch)
 
         value, grads = jax.value_and_grad(lossf)(params)
-        np.testing.assert_allclose(loss[0, t], value, rtol=1e-5)
         updates, opt = tx.update(grads, opt, params)
-        params = optax.apply_updates(params, updates)
+        return value, optax.apply_updates(params, updates), opt
+
+    for t in range(3):
+        k_batch, _ = jax.random.split(jax.random.fold_in(key, t))
+        batch = train._sample_batch(k_batch, pool, cfg.batch_size, cfg.window)
+        value, params, opt = plain_step(params, opt, batch)
+        np.testing.assert_allclose(loss[0, t], value, rtol=1e-5)
     for name, value in params[1].items():
         np.testing.assert_allclose(train.run_params(state)[1][name][0], value, rtol=2e-4, atol=1e-6)
 
