@@ -12,10 +12,13 @@ export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 
 .PHONY: setup bench test lint reference test-reference perf perf-gpu sample clean
 
+## the venv: installed with uv (it downloads and installs in parallel; most of a fresh
+## setup is downloads), or with pip where uv cannot be installed or fails
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev,ray]'
+	( $(VENV)/bin/pip install -q uv && \
+	  $(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -e '.[dev,ray]' ) || \
+	( $(VENV)/bin/pip install -q --upgrade pip && $(VENV)/bin/pip install -q -e '.[dev,ray]' )
 	touch $@
 
 setup: $(VENV)/.installed

@@ -227,11 +227,12 @@ def _sample_batch(key: Array, pool: Array, batch_size: int, window: int) -> Arra
 
 @functools.partial(jax.jit, static_argnames=("arch", "recipe", "n_steps", "axis"),
                    donate_argnums=(0,))
-def train_steps(state: dict, pool: Array, step0: Array, active: Array | None = None, *,
+def train_steps(state: dict, pool: Array, step0: Array, active: Array, *,
                 arch: Arch, recipe: Recipe, n_steps: int, axis: str) -> tuple[dict, Array]:
-    """Advance every run ``n_steps`` steps; return the new state and losses (runs, n_steps).
+    """Advance every active run ``n_steps`` steps; return the new state and losses
+    (runs, n_steps).
 
-    ``active`` (runs,) bool, default all: a run that is not active keeps its state and gets NaN
+    ``active`` (runs,) bool: a run that is not active keeps its state and gets NaN
     losses. Under ``map`` its steps are skipped (``lax.cond``), so it costs nothing; under
     ``vmap`` both branches are computed (the caller drops such runs from the program instead,
     see :func:`bench.sweep.run_chunk`).
@@ -264,8 +265,6 @@ def train_steps(state: dict, pool: Array, step0: Array, active: Array | None = N
     def skip(run: dict) -> tuple[dict, Array]:
         return run, jnp.full((n_steps,), jnp.nan, jnp.float32)
 
-    if active is None:
-        return over_runs(run_scan, state, axis)
     return over_runs(lambda a: jax.lax.cond(a[1], run_scan, skip, a[0]), (state, active), axis)
 
 

@@ -11,6 +11,8 @@ from bench.model import stack_forward
 from bench.registry import discover
 
 TINY = dict(hidden=(8, 6), window=16, batch_size=4, steps=6, dropout=0.0, train_sequences=16)
+# every test trains 4 steps with the sweep's (masked) program, so tests with the same number of
+# runs and recipe share one compiled program
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +37,15 @@ def _arch(strategy, cfg):
 def _train(strategy, cfgs, pool, steps, axis="map"):
     state = _state(strategy, cfgs)
     arch, recipe = _arch(strategy, cfgs[0]), train.Recipe.of(cfgs[0])
-    state, loss = train.train_steps(state, pool, jnp.int32(0), arch=arch, recipe=recipe,
-                                    n_steps=steps, axis=axis)
+    state, loss = train.train_steps(state, pool, jnp.int32(0), jnp.ones(len(cfgs), bool),
+                                    arch=arch, recipe=recipe, n_steps=steps, axis=axis)
     return jax.device_get(state), np.asarray(loss)
 
 
 def test_one_run_matches_plain_optax_loop(glorot, pool):
     """The vmapped program equals a hand-written optax loop (same batches, same keys)."""
     cfg = config.resolve("quick", lr=3e-3, **TINY)
-    state, loss = _train(glorot, [cfg, config.resolve("quick", lr=1e-2, **TINY)], pool, 3)
+    state, loss = _train(glorot, [cfg, config.resolve("quick", lr=1e-2, **TINY)], pool, 4)
     params = glorot.init_params(jax.random.PRNGKey(0), cfg, None)
     tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), optax.adam(cfg.lr))
     opt = tx.init(params)
@@ -61,7 +63,7 @@ def test_one_run_matches_plain_optax_loop(glorot, pool):
         updates, opt = tx.update(grads, opt, params)
         return value, optax.apply_updates(params, updates), opt
 
-    for t in range(3):
+    for t in range(4):
         k_batch, _ = jax.random.split(jax.random.fold_in(key, t))
         batch = train._sample_batch(k_batch, pool, cfg.batch_size, cfg.window)
         value, params, opt = plain_step(params, opt, batch)
@@ -88,9 +90,9 @@ def test_diverging_run_is_frozen_and_isolated(glorot, pool):
     good = [config.resolve("quick", lr=lr, seed=s, **sgd) for lr, s in ((1e-2, 0), (3e-2, 1))]
     bad = config.resolve("quick", lr=1e39, seed=0, **sgd)
     healthy = config.resolve("quick", lr=2e-2, seed=0, **sgd)
-    with_bad, loss_b = _train(glorot, [good[0], bad, good[1]], pool, 5)
-    replaced, loss_r = _train(glorot, [good[0], healthy, good[1]], pool, 5)
-    alone, loss_a = _train(glorot, good, pool, 5)
+    with_bad, loss_b = _train(glorot, [good[0], bad, good[1]], pool, 4)
+    replaced, loss_r = _train(glorot, [good[0], healthy, good[1]], pool, 4)
+    alone, loss_a = _train(glorot, good, pool, 4)
     assert with_bad["diverged"].tolist() == [False, True, False]
     assert replaced["diverged"].tolist() == [False, False, False]
     assert with_bad["diverged_step"][1] == 0
@@ -156,8 +158,8 @@ def test_runs_split_across_cpu_devices_equal_each_run_alone(glorot, pool):
             for lr, s in ((1e-3, 0), (1e-2, 0), (3e-3, 1), (3e-2, 1), (1e-4, 2))]
     state = _state(glorot, cfgs)
     arch, recipe = _arch(glorot, cfgs[0]), train.Recipe.of(cfgs[0])
-    out, loss = train.train_steps(state, pool, jnp.int32(0), arch=arch, recipe=recipe, n_steps=4,
-                                  axis="map")
+    out, loss = train.train_steps(state, pool, jnp.int32(0), jnp.ones(5, bool), arch=arch,
+                                  recipe=recipe, n_steps=4, axis="map")
     assert loss.shape == (5, 4) and len(train.run_devices(5)) == 2  # 5 runs: 3 + 2 padded
     for i, cfg in enumerate(cfgs):
         alone, loss_a = _train(glorot, [cfg], pool, 4)
@@ -171,7 +173,7 @@ def test_vmapped_runs_equal_mapped_runs(glorot, pool):
     numbers up to float32 rounding; checked here on the CPU by passing the axis explicitly."""
     cfgs = [config.resolve("quick", lr=lr, seed=s, **dict(TINY, dropout=0.33))
             for lr, s in ((1e-3, 0), (1e-2, 1), (3e-2, 2))]
-    results = {axis: _train(glorot, cfgs, pool, 5, axis=axis) for axis in ("map", "vmap")}
+    results = {axis: _train(glorot, cfgs, pool, 4, axis=axis) for axis in ("map", "vmap")}
     (s_map, l_map), (s_vmap, l_vmap) = results["map"], results["vmap"]
     np.testing.assert_allclose(l_vmap, l_map, rtol=1e-5)
     for layer_m, layer_v in zip(s_map["params"], s_vmap["params"], strict=True):
@@ -201,7 +203,8 @@ def test_runs_axis_is_checked():
 
 def test_a_stopped_run_costs_no_step_and_leaves_the_others_bit_for_bit(glorot, pool):
     """``active``: under ``map`` a stopped run keeps its state exactly and gets NaN losses;
-    the active runs' losses and parameters equal those of the program without a mask."""
+    the active runs' losses and parameters equal those of the same program with every run
+    active."""
     cfgs = [config.resolve("quick", lr=lr, seed=s, **TINY)
             for lr, s in ((1e-3, 0), (1e-2, 1), (3e-2, 2))]
     arch, recipe = _arch(glorot, cfgs[0]), train.Recipe.of(cfgs[0])
@@ -227,11 +230,11 @@ def test_a_program_called_on_its_own_output_is_not_compiled_again(glorot, pool, 
     compiled its training program twice."""
     cfgs = [config.resolve("quick", lr=lr, **TINY) for lr in (1e-3, 3e-3, 1e-2)[:n_runs]]
     state = train.place_runs(_state(glorot, cfgs), "map")
-    kw = dict(arch=_arch(glorot, cfgs[0]), recipe=train.Recipe.of(cfgs[0]), n_steps=3,
+    kw = dict(arch=_arch(glorot, cfgs[0]), recipe=train.Recipe.of(cfgs[0]), n_steps=4,
               axis="map")
     state, _ = train.train_steps(state, pool, jnp.int32(0), jnp.ones(n_runs, bool), **kw)
     compiled = train.train_steps._cache_size()
     layout = jax.tree.map(lambda a: a.sharding, state)
-    state, _ = train.train_steps(state, pool, jnp.int32(3), jnp.ones(n_runs, bool), **kw)
+    state, _ = train.train_steps(state, pool, jnp.int32(4), jnp.ones(n_runs, bool), **kw)
     assert train.train_steps._cache_size() == compiled
     assert jax.tree.map(lambda a: a.sharding, state) == layout

@@ -340,17 +340,18 @@ def engine_worker(argv: Sequence[str]) -> int:
     recipe = train.Recipe.of(cfg)
     params = strategy.init_params(jax.random.PRNGKey(cfg.seed), cfg,
                                   np.asarray(pool[: cfg.batch_size, : cfg.window]))
-    state = train.initial_state({cfg.seed: params}, configs)
+    state = train.place_runs(train.initial_state({cfg.seed: params}, configs), axis)
+    active = jnp.ones(len(configs), bool)  # every run trains, in the program a sweep runs
     jax.block_until_ready(state)
     t0 = time.perf_counter()
-    compiled = train.train_steps.lower(state, pool, jnp.int32(0), arch=arch, recipe=recipe,
-                                       n_steps=args.steps, axis=axis).compile()
+    compiled = train.train_steps.lower(state, pool, jnp.int32(0), active, arch=arch,
+                                       recipe=recipe, n_steps=args.steps, axis=axis).compile()
     compile_s = time.perf_counter() - t0
     calls = 0
 
     def call() -> None:
         nonlocal state, calls
-        state, loss = compiled(state, pool, jnp.int32(calls * args.steps))
+        state, loss = compiled(state, pool, jnp.int32(calls * args.steps), active)
         jax.block_until_ready((state, loss))
         calls += 1
 
