@@ -31,13 +31,15 @@ bench: setup
 
 ## the test suite (the Lasagne oracle tests are `make test-reference`), in a random order
 ## (pytest-randomly) whose seed is printed, on one pytest-xdist worker per core (much of the
-## suite waits on subprocesses and compiles); `make test SEED=N` replays an order
+## suite waits on subprocesses and compiles), each test module on one worker (its shared
+## sweep fixture then runs once); `make test SEED=N` replays an order
 ifndef SEED
 SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 endif
 test: setup
 	@echo "test order: pytest-randomly seed $(SEED) (replay: make test SEED=$(SEED))"
-	$(VENV)/bin/pytest -q -n auto --randomly-seed=$(SEED) tests --ignore=tests/reference
+	$(VENV)/bin/pytest -q -n auto --dist loadscope --randomly-seed=$(SEED) tests \
+		--ignore=tests/reference
 
 lint: setup
 	$(VENV)/bin/ruff check .
