@@ -13,11 +13,13 @@ export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 .PHONY: setup bench test lint reference test-reference perf perf-gpu sample clean
 
 ## the venv: installed with uv (it downloads and installs in parallel; most of a fresh
-## setup is downloads), or with pip where uv cannot be installed or fails
+## setup is downloads), or with pip where uv cannot be installed or fails. Bytecode is compiled
+## at install, as pip does: with PYTHONDONTWRITEBYTECODE set, every process (test workers,
+## subprocesses, Ray workers) would otherwise compile jax's sources again on import
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
-	( $(VENV)/bin/pip install -q uv && \
-	  $(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -e '.[dev,ray]' ) || \
+	( $(VENV)/bin/pip install -q uv && $(VENV)/bin/uv pip install -q --compile-bytecode \
+	  --python $(VENV)/bin/python -e '.[dev,ray]' ) || \
 	( $(VENV)/bin/pip install -q --upgrade pip && $(VENV)/bin/pip install -q -e '.[dev,ray]' )
 	touch $@
 
