@@ -93,7 +93,7 @@ def test_training_validation_test_and_init_data_are_independent_draws():
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     out = tmp_path_factory.mktemp("v2")
-    spec = SweepSpec(strategies="glorot,keras-default", lrs=(1e-3, 3e-2), seeds=2,
+    spec = SweepSpec(strategies="glorot,keras-default", lrs=(1e-3, 3e-2), seeds=1,
                      overrides=TINY, arms={"clean": dict(ARMS["clean"])}, extend=False)
     run_sweep(spec, out, progress=False, log=lambda m: None)
     return out, Store(out).records()
@@ -110,9 +110,9 @@ def test_validation_curve_is_measured_every_val_every_steps_and_ends_at_the_budg
 def test_the_validation_curve_without_dropout_matches_an_independent_forward(swept):
     """At init the curve's reference value equals a plain forward pass on the validation set."""
     _, records = swept
-    r = next(r for r in records if r.strategy == "glorot" and r.seed == 1)
-    cfg = config.resolve("quick", **TINY, **ARMS["clean"], seed=1)
-    params = registry.get_strategy("glorot").init_params(jax.random.PRNGKey(1), cfg, None)
+    r = next(r for r in records if r.strategy == "glorot" and r.lr == 3e-2)
+    cfg = config.resolve("quick", **TINY, **ARMS["clean"], seed=0)
+    params = registry.get_strategy("glorot").init_params(jax.random.PRNGKey(0), cfg, None)
     x = DataBundle.build(cfg).val_x
     pred = np.asarray(stack_forward(params, jnp.asarray(x)), np.float64)
     ref = np.mean((pred[:, :-1] - x[:, 1:]) ** 2)

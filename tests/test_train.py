@@ -154,13 +154,14 @@ def test_runs_split_across_cpu_devices_equal_each_run_alone(glorot, pool):
     assert jax.device_count() >= 2, "tests/conftest.py asks for two CPU devices"
     assert len(train.run_devices(4)) == 2 and len(train.run_devices(3)) == 2
     assert len(train.run_devices(1)) == 1
+    # the runs (and so the program) of test_vmapped_runs_equal_mapped_runs below
     cfgs = [config.resolve("quick", lr=lr, seed=s, **dict(TINY, dropout=0.33))
-            for lr, s in ((1e-3, 0), (1e-2, 0), (3e-3, 1), (3e-2, 1), (1e-4, 2))]
+            for lr, s in ((1e-3, 0), (1e-2, 1), (3e-2, 2))]
     state = _state(glorot, cfgs)
     arch, recipe = _arch(glorot, cfgs[0]), train.Recipe.of(cfgs[0])
-    out, loss = train.train_steps(state, pool, jnp.int32(0), jnp.ones(5, bool), arch=arch,
+    out, loss = train.train_steps(state, pool, jnp.int32(0), jnp.ones(3, bool), arch=arch,
                                   recipe=recipe, n_steps=4, axis="map")
-    assert loss.shape == (5, 4) and len(train.run_devices(5)) == 2  # 5 runs: 3 + 2 padded
+    assert loss.shape == (3, 4) and len(train.run_devices(3)) == 2  # 3 runs: 2 + 1 padded
     for i, cfg in enumerate(cfgs):
         alone, loss_a = _train(glorot, [cfg], pool, 4)
         np.testing.assert_array_equal(np.asarray(loss)[i], loss_a[0])
