@@ -7,6 +7,7 @@ other exactly as two processes do; the tests use that instead of timing a second
 
 import types
 
+import helpers
 import pytest
 
 from bench.claims import Claims
@@ -14,7 +15,7 @@ from bench.sweep import SweepSpec, job_id, run_sweep
 
 SPEC = SweepSpec(strategies="glorot,chrono", lrs=(1e-3, 1e-2), seeds=2, max_runs=2,
                  extend=False, controls=False, runs_axis="vmap",
-                 overrides=dict(hidden=(8, 6), steps=4))
+                 overrides=helpers.TINY)
 
 
 def test_a_claim_excludes_others_until_released(tmp_path):
