@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 
 @dataclass(frozen=True)
@@ -98,6 +97,8 @@ def noisy_ar1_floors(
 def ar_paths(coefs: np.ndarray, init: np.ndarray, innov: np.ndarray) -> np.ndarray:
     """Continue AR(p) paths x_t = sum_{k=1}^p coefs[k-1] x_{t-k} + innov_t from ``init``
     (n, p; oldest first) with innovations ``innov`` (n, T - p); returns (n, T)."""
+    from scipy.signal import lfilter  # here: importing scipy.signal costs every process ~0.6 s
+
     a = np.concatenate([[1.0], -np.asarray(coefs)])
     p = len(coefs)
     # Direct-form-II-transposed state so the filter remembers x_{p-1}, ..., x_0.

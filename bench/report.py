@@ -14,6 +14,7 @@ import base64
 import io
 import json
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ from bench.figures import FigureSpec, ResultsContext, figure_registry
 from bench.metrics import Metric
 from bench.store import Store, write_atomic
 
-DPIS = (80, 64, 50)  # tried in turn until the embedded figures fit HTML_BUDGET
+DPIS = (80, 64, 50)  # the first whose embedded figures fit HTML_BUDGET (figure_pngs)
 HTML_BUDGET = 1_400_000  # bytes of base64 figure data in report.html
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 KEY = ["arm", "dataset", "strategy", "lr", "seed"]
@@ -841,17 +842,37 @@ def png_bytes(fig: Figure, dpi: int) -> bytes:
     return buf.getvalue()
 
 
+def figure_pngs(figures: dict[str, Figure], dpis: Sequence[int] = DPIS,
+                budget: float = HTML_BUDGET,
+                render: Callable[[Figure, int], bytes] = png_bytes) -> tuple[int, dict[str, bytes]]:
+    """The figures as PNG at the first of ``dpis`` whose base64 (4/3 of the bytes) fits
+    ``budget``, or at the last one; returns that DPI and the PNGs.
+
+    A PNG's size grows at most as the pixel count, (dpi)²: flat areas and anti-aliased lines
+    grow slower. So once the figures take S bytes at a DPI d₀, a DPI d with S (d/d₀)² over the
+    budget cannot fit and is not rendered; every DPI that might fit is."""
+    rendered: tuple[int, int] | None = None  # (dpi, PNG bytes) of the last rendering
+    pngs: dict[str, bytes] = {}
+    for i, dpi in enumerate(dpis):
+        last = i == len(dpis) - 1
+        if rendered is not None and not last:
+            d0, n0 = rendered
+            if 4 * n0 * dpi**2 > 3 * budget * d0**2:  # base64 of S (d/d₀)² over the budget
+                continue
+        pngs = {name: render(fig, dpi) for name, fig in figures.items()}
+        n = sum(len(p) for p in pngs.values())
+        if 4 * n <= 3 * budget or last:
+            return dpi, pngs
+        rendered = (dpi, n)
+    return (dpis[-1] if dpis else 0), pngs
+
+
 def write_report(results_dir: str | Path) -> tuple[Path, Path]:
     """Write ``report.md`` (with ``figures/*.png``), ``report.html`` and ``summary.csv`` into
     ``results_dir``; return the report's paths. Every file is written atomically."""
     res = load_results(results_dir)
     title, parts, table, extra = build_document(res)
-    blocks = [p for p in parts if isinstance(p, FigureBlock)]
-    pngs: dict[str, bytes] = {}
-    for dpi in DPIS:
-        pngs = {b.name: png_bytes(b.figure, dpi) for b in blocks}
-        if sum(len(p) for p in pngs.values()) * 4 / 3 <= HTML_BUDGET:
-            break
+    _, pngs = figure_pngs({p.name: p.figure for p in parts if isinstance(p, FigureBlock)})
     root = res.root
     for name, data in pngs.items():
         write_atomic(root / "figures" / f"{name}.png", data)
@@ -866,4 +887,5 @@ def write_report(results_dir: str | Path) -> tuple[Path, Path]:
 
 __all__ = ["write_report", "load_results", "build_document", "display_table", "table_markdown",
            "findings", "comparison_sentences", "still_improving_sentence", "why_sentences",
-           "arm_options", "render_markdown", "render_html", "png_bytes", "Results", "FigureBlock"]
+           "arm_options", "render_markdown", "render_html", "png_bytes", "figure_pngs", "Results",
+           "FigureBlock"]

@@ -24,6 +24,7 @@ from bench.config import resolve
 from bench.report import (
     arm_options,
     display_table,
+    figure_pngs,
     load_results,
     still_improving_sentence,
     table_markdown,
@@ -613,6 +614,35 @@ def test_write_report(tmp_path: Path) -> None:
     assert not list(root.glob(".*.tmp")) and not list((root / "figures").glob(".*.tmp"))
     # rerunning overwrites in place
     assert write_report(root) == (md_path, html_path)
+
+
+@pytest.mark.parametrize(("budget", "rendered", "chosen"), [
+    (4 * 80**2, [80], 80),  # fits at the first DPI
+    (4 * 64**2, [80, 64], 64),  # 64 is predicted to fit and does
+    (4 * 50**2, [80, 50], 50),  # 64 predicted over: skipped; the last is rendered
+    (4 * 10**2, [80, 50], 50),  # nothing fits: the last DPI, rendered once
+])
+def test_figure_pngs_renders_only_the_dpis_that_can_fit(budget: int, rendered: list[int],
+                                                        chosen: int) -> None:
+    """Hand-made sizes: two figures of 1.5 (dpi)² bytes each, 4 (dpi)² in base64."""
+    calls: list[int] = []
+
+    def render(fig: Any, dpi: int) -> bytes:
+        calls.append(dpi)
+        return b"x" * int(1.5 * dpi**2)
+
+    dpi, pngs = figure_pngs({"a": None, "b": None}, (80, 64, 50), budget, render)  # type: ignore[dict-item]
+    assert (dpi, sorted(set(calls))[::-1], len(calls)) == (chosen, rendered, 2 * len(rendered))
+    assert set(pngs) == {"a", "b"} and len(pngs["a"]) == int(1.5 * chosen**2)
+
+
+def test_figure_pngs_keeps_a_dpi_the_square_law_does_not_rule_out() -> None:
+    """Sizes that grow slower than (dpi)² (as PNGs of line art do): 64 would be skipped by a
+    linear prediction from 80, but the square law keeps it, and it fits."""
+    sizes = {80: 1000, 64: 700, 50: 500}
+    dpi, _ = figure_pngs({"a": None}, (80, 64, 50), 700 * 4 / 3,  # type: ignore[dict-item]
+                         lambda fig, d: b"x" * sizes[d])
+    assert dpi == 64
 
 
 def test_write_report_one_lr_one_seed_and_other_sweeps(tmp_path: Path) -> None:
