@@ -97,7 +97,7 @@ def noisy_ar1_floors(
 def ar_paths(coefs: np.ndarray, init: np.ndarray, innov: np.ndarray) -> np.ndarray:
     """Continue AR(p) paths x_t = sum_{k=1}^p coefs[k-1] x_{t-k} + innov_t from ``init``
     (n, p; oldest first) with innovations ``innov`` (n, T - p); returns (n, T)."""
-    from scipy.signal import lfilter  # here: importing scipy.signal costs every process ~0.6 s
+    from scipy.signal import lfilter  # here: a slow import that only this function needs
 
     a = np.concatenate([[1.0], -np.asarray(coefs)])
     p = len(coefs)

@@ -851,20 +851,20 @@ def figure_pngs(figures: dict[str, Figure], dpis: Sequence[int] = DPIS,
     A PNG's size grows at most as the pixel count, (dpi)²: flat areas and anti-aliased lines
     grow slower. So once the figures take S bytes at a DPI d₀, a DPI d with S (d/d₀)² over the
     budget cannot fit and is not rendered; every DPI that might fit is."""
+    def fits(n_bytes: int, limit: float) -> bool:  # base64 takes 4/3 of the bytes
+        return 4 * n_bytes <= 3 * limit
+
     rendered: tuple[int, int] | None = None  # (dpi, PNG bytes) of the last rendering
-    pngs: dict[str, bytes] = {}
-    for i, dpi in enumerate(dpis):
-        last = i == len(dpis) - 1
-        if rendered is not None and not last:
-            d0, n0 = rendered
-            if 4 * n0 * dpi**2 > 3 * budget * d0**2:  # base64 of S (d/d₀)² over the budget
-                continue
+    for dpi in dpis[:-1]:
+        # S (d/d₀)² over the budget, compared without rounding: cannot fit, not drawn
+        if rendered is not None and not fits(rendered[1] * dpi**2, budget * rendered[0]**2):
+            continue
         pngs = {name: render(fig, dpi) for name, fig in figures.items()}
         n = sum(len(p) for p in pngs.values())
-        if 4 * n <= 3 * budget or last:
+        if fits(n, budget):
             return dpi, pngs
         rendered = (dpi, n)
-    return (dpis[-1] if dpis else 0), pngs
+    return dpis[-1], {name: render(fig, dpis[-1]) for name, fig in figures.items()}
 
 
 def write_report(results_dir: str | Path) -> tuple[Path, Path]:

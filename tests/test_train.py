@@ -37,10 +37,11 @@ def _arch(strategy, cfg):
     return train.Arch.of(cfg, **strategy.nonlinearities())
 
 
-def _train(strategy, cfgs, pool, steps, axis="map"):
+def _train(strategy, cfgs, pool, steps, axis="map", active=None):
     state = _state(strategy, cfgs, axis)
     arch, recipe = _arch(strategy, cfgs[0]), train.Recipe.of(cfgs[0])
-    state, loss = train.train_steps(state, pool, jnp.int32(0), jnp.ones(len(cfgs), bool),
+    active = jnp.ones(len(cfgs), bool) if active is None else jnp.asarray(active)
+    state, loss = train.train_steps(state, pool, jnp.int32(0), active,
                                     arch=arch, recipe=recipe, n_steps=steps, axis=axis)
     return jax.device_get(state), np.asarray(loss)
 
@@ -159,10 +160,7 @@ def test_runs_split_across_cpu_devices_equal_each_run_alone(glorot, pool):
     # the runs (and so the program) of test_vmapped_runs_equal_mapped_runs below
     cfgs = [config.resolve("quick", lr=lr, seed=s, **dict(TINY, dropout=0.33))
             for lr, s in ((1e-3, 0), (1e-2, 1), (3e-2, 2))]
-    state = _state(glorot, cfgs)
-    arch, recipe = _arch(glorot, cfgs[0]), train.Recipe.of(cfgs[0])
-    out, loss = train.train_steps(state, pool, jnp.int32(0), jnp.ones(3, bool), arch=arch,
-                                  recipe=recipe, n_steps=4, axis="map")
+    out, loss = _train(glorot, cfgs, pool, 4)
     assert loss.shape == (3, 4) and len(train.run_devices(3)) == 2  # 3 runs: 2 + 1 padded
     for i, cfg in enumerate(cfgs):
         alone, loss_a = _train(glorot, [cfg], pool, 4)
@@ -210,13 +208,9 @@ def test_a_stopped_run_costs_no_step_and_leaves_the_others_bit_for_bit(glorot, p
     active."""
     cfgs = [config.resolve("quick", lr=lr, seed=s, **TINY)
             for lr, s in ((1e-3, 0), (1e-2, 1), (3e-2, 2))]
-    arch, recipe = _arch(glorot, cfgs[0]), train.Recipe.of(cfgs[0])
     before = jax.device_get(_state(glorot, cfgs))
     plain, loss_plain = _train(glorot, cfgs, pool, 4)
-    masked, loss = train.train_steps(_state(glorot, cfgs), pool, jnp.int32(0),
-                                     jnp.asarray([True, False, True]), arch=arch,
-                                     recipe=recipe, n_steps=4, axis="map")
-    masked, loss = jax.device_get(masked), np.asarray(loss)
+    masked, loss = _train(glorot, cfgs, pool, 4, active=[True, False, True])
     assert np.isnan(loss[1]).all() and np.isfinite(loss[[0, 2]]).all()
     np.testing.assert_array_equal(loss[[0, 2]], loss_plain[[0, 2]])
     for got, ref, start in zip(jax.tree.leaves(masked), jax.tree.leaves(plain),
