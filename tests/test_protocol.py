@@ -16,7 +16,7 @@ from bench.errors import ConfigError
 from bench.model import readout_head, stack_forward
 from bench.record import RunRecord
 from bench.store import Store
-from bench.sweep import DataBundle, SweepSpec, grid, run_sweep
+from bench.sweep import READOUT_KEY, DataBundle, SweepSpec, grid, run_sweep
 
 # the shared tiny configuration with a budget that is not a multiple of the validation interval
 TINY = {**helpers.TINY, "steps": 5}
@@ -94,7 +94,8 @@ def test_training_validation_test_and_init_data_are_independent_draws():
 def swept(tmp_path_factory):
     out = tmp_path_factory.mktemp("v2")
     spec = SweepSpec(strategies="glorot,keras-default", lrs=(1e-3, 3e-2), seeds=1,
-                     overrides=TINY, arms={"clean": dict(ARMS["clean"])}, extend=False)
+                     overrides={**TINY, "readout": "linear"}, arms={"clean": dict(ARMS["clean"])},
+                     extend=False)
     run_sweep(spec, out, progress=False, log=lambda m: None)
     return out, Store(out).records()
 
@@ -107,16 +108,28 @@ def test_validation_curve_is_measured_every_val_every_steps_and_ends_at_the_budg
         assert r.arm == "clean" and r.config["dropout"] == 0.0
 
 
-def test_the_validation_curve_without_dropout_matches_an_independent_forward(swept):
-    """At init the curve's reference value equals a plain forward pass on the validation set."""
+def test_every_strategy_of_a_seed_starts_with_the_seeds_readout_head(swept):
+    """At init each run's validation error equals a float64 NumPy step loop (helpers.run_stack)
+    over its strategy's initial layers followed by the readout head drawn from the seed's key
+    alone: one head for glorot, keras-default and the control, which a head drawn per strategy
+    (or none) would fail."""
     _, records = swept
-    r = next(r for r in records if r.strategy == "glorot" and r.lr == 3e-2)
     cfg = config.resolve("quick", **TINY, **ARMS["clean"], seed=0)
-    params = registry.get_strategy("glorot").init_params(jax.random.PRNGKey(0), cfg, None)
     x = DataBundle.build(cfg).val_x
-    pred = np.asarray(stack_forward(params, jnp.asarray(x)), np.float64)
-    ref = np.mean((pred[:, :-1] - x[:, 1:]) ** 2)
-    assert r.val_mse_init == pytest.approx(ref, rel=1e-5)
+    head = readout_head(jax.random.fold_in(jax.random.PRNGKey(0), READOUT_KEY), x.shape[-1])
+    runs = [r for r in records if r.lr == 3e-2]
+    assert sorted(r.strategy for r in runs) == ["glorot", "glorot[no-peepholes]", "keras-default"]
+    for r in runs:
+        strategy = registry.get_strategy(r.strategy)
+        acts = strategy.nonlinearities()
+        h = np.asarray(x, np.float64)
+        for layer in strategy.init_params(jax.random.PRNGKey(0), cfg, None):
+            h, _ = helpers.run_layer(layer, h, peepholes="W_cell_to_ingate" in layer,
+                                     act=acts["nonlinearity"], cell_act=acts["cell_nonlinearity"])
+        pred = h @ np.asarray(head["W_readout"], np.float64) + np.asarray(head["b_readout"])
+        ref = np.mean((pred[:, :-1] - x[:, 1:]) ** 2)
+        assert r.config["readout"] == "linear"
+        assert r.val_mse_init == pytest.approx(ref, rel=1e-5), r.strategy
 
 
 def test_matched_control_joins_the_sweep(swept):
@@ -210,15 +223,6 @@ def test_readout_head_is_a_dense_map_of_the_last_hidden_state():
     np.testing.assert_allclose(np.asarray(out),
                                np.asarray(h) @ np.asarray(head["W_readout"]), rtol=1e-5,
                                atol=1e-6)
-
-
-def test_readout_head_is_the_same_for_every_strategy_of_a_seed(tmp_path):
-    spec = SweepSpec(strategies="glorot,chrono", lrs=(1e-3,), seeds=1, extend=False,
-                     controls=False, arms={"clean": dict(ARMS["clean"])},
-                     overrides={**helpers.TINY, "readout": "linear"})
-    run_sweep(spec, tmp_path, progress=False, log=lambda m: None)
-    records = Store(tmp_path).records()
-    assert {r.config["readout"] for r in records} == {"linear"} and len(records) == 2
 
 
 # ------------------------------------------------------------------------------- schedules

@@ -11,9 +11,11 @@ from bench.model import stack_forward
 from bench.registry import discover
 
 TINY = dict(hidden=(8, 6), window=16, batch_size=4, steps=6, dropout=0.0, train_sequences=16)
+DROPOUT = dict(TINY, dropout=0.33)
 # every test trains 4 steps with the sweep's (masked) program from a placed state, so tests with
-# the same number of runs and recipe share one compiled program: Adam on 2 or 3 runs, and with
-# dropout on 1 or 3 runs (and 3 under vmap)
+# the same number of runs and recipe share one compiled program: 2 runs without dropout, and 1
+# or 3 runs with it (and 3 under vmap); an odd number of runs is padded inside the program
+# (bench.train.over_runs), so 3 runs are one program each test with 3 runs shares
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +92,13 @@ def test_diverging_run_is_frozen_and_isolated(glorot, pool):
     other run's numbers are exactly those of the same program with a healthy run in its place,
     and of a program without it (on the CPU, where runs are mapped one at a time; with vmap
     on a GPU a different run count may change how XLA blocks the batched matmuls)."""
-    good = [config.resolve("quick", lr=lr, seed=s, **TINY) for lr, s in ((1e-2, 0), (3e-2, 1))]
-    bad = config.resolve("quick", lr=1e39, seed=0, **TINY)
-    healthy = config.resolve("quick", lr=2e-2, seed=0, **TINY)
+    # with dropout, 3 runs and 1: the programs of test_runs_split_across_cpu_devices_...
+    good = [config.resolve("quick", lr=lr, seed=s, **DROPOUT) for lr, s in ((1e-2, 0), (3e-2, 1))]
+    bad = config.resolve("quick", lr=1e39, seed=0, **DROPOUT)
+    healthy = config.resolve("quick", lr=2e-2, seed=0, **DROPOUT)
     with_bad, loss_b = _train(glorot, [good[0], bad, good[1]], pool, 4)
     replaced, loss_r = _train(glorot, [good[0], healthy, good[1]], pool, 4)
-    alone, loss_a = _train(glorot, good, pool, 4)
+    each = [_train(glorot, [cfg], pool, 4) for cfg in good]
     assert with_bad["diverged"].tolist() == [False, True, False]
     assert replaced["diverged"].tolist() == [False, False, False]
     assert with_bad["diverged_step"][1] == 0
@@ -103,14 +106,14 @@ def test_diverging_run_is_frozen_and_isolated(glorot, pool):
     init = glorot.init_params(jax.random.PRNGKey(0), bad, None)
     np.testing.assert_array_equal(train.run_params(with_bad)[0]["W_in_to_cell"][1],
                                   init[0]["W_in_to_cell"])
-    for i, j in ((0, 0), (2, 1)):
+    for i, (alone, loss_a) in ((0, each[0]), (2, each[1])):
         np.testing.assert_array_equal(loss_b[i], loss_r[i])
-        np.testing.assert_array_equal(loss_b[i], loss_a[j])
+        np.testing.assert_array_equal(loss_b[i], loss_a[0])
         for name in train.run_params(with_bad)[2]:
             np.testing.assert_array_equal(train.run_params(with_bad)[2][name][i],
                                           train.run_params(replaced)[2][name][i])
             np.testing.assert_array_equal(train.run_params(with_bad)[2][name][i],
-                                          train.run_params(alone)[2][name][j])
+                                          train.run_params(alone)[2][name][0])
 
 
 def test_eval_mse_groups_do_not_change_the_result(glorot):
@@ -158,7 +161,7 @@ def test_runs_split_across_cpu_devices_equal_each_run_alone(glorot, pool):
     assert len(train.run_devices(4)) == 2 and len(train.run_devices(3)) == 2
     assert len(train.run_devices(1)) == 1
     # the runs (and so the program) of test_vmapped_runs_equal_mapped_runs below
-    cfgs = [config.resolve("quick", lr=lr, seed=s, **dict(TINY, dropout=0.33))
+    cfgs = [config.resolve("quick", lr=lr, seed=s, **DROPOUT)
             for lr, s in ((1e-3, 0), (1e-2, 1), (3e-2, 2))]
     out, loss = _train(glorot, cfgs, pool, 4)
     assert loss.shape == (3, 4) and len(train.run_devices(3)) == 2  # 3 runs: 2 + 1 padded
@@ -172,7 +175,7 @@ def test_runs_split_across_cpu_devices_equal_each_run_alone(glorot, pool):
 def test_vmapped_runs_equal_mapped_runs(glorot, pool):
     """The accelerator path (``vmap`` over runs, custom backward batched) gives the CPU path's
     numbers up to float32 rounding; checked here on the CPU by passing the axis explicitly."""
-    cfgs = [config.resolve("quick", lr=lr, seed=s, **dict(TINY, dropout=0.33))
+    cfgs = [config.resolve("quick", lr=lr, seed=s, **DROPOUT)
             for lr, s in ((1e-3, 0), (1e-2, 1), (3e-2, 2))]
     results = {axis: _train(glorot, cfgs, pool, 4, axis=axis) for axis in ("map", "vmap")}
     (s_map, l_map), (s_vmap, l_vmap) = results["map"], results["vmap"]
@@ -206,7 +209,7 @@ def test_a_stopped_run_costs_no_step_and_leaves_the_others_bit_for_bit(glorot, p
     """``active``: under ``map`` a stopped run keeps its state exactly and gets NaN losses;
     the active runs' losses and parameters equal those of the same program with every run
     active."""
-    cfgs = [config.resolve("quick", lr=lr, seed=s, **TINY)
+    cfgs = [config.resolve("quick", lr=lr, seed=s, **DROPOUT)
             for lr, s in ((1e-3, 0), (1e-2, 1), (3e-2, 2))]
     before = jax.device_get(_state(glorot, cfgs))
     plain, loss_plain = _train(glorot, cfgs, pool, 4)
@@ -219,13 +222,13 @@ def test_a_stopped_run_costs_no_step_and_leaves_the_others_bit_for_bit(glorot, p
         np.testing.assert_array_equal(got[1], start[1])  # untouched, optimizer state included
 
 
-@pytest.mark.parametrize("n_runs", [2, 3])  # split evenly over the 2 CPU devices; padded
-def test_a_program_called_on_its_own_output_is_not_compiled_again(glorot, pool, n_runs):
+@pytest.mark.parametrize("n_runs,options", [(2, TINY), (3, DROPOUT)])  # split evenly; padded
+def test_a_program_called_on_its_own_output_is_not_compiled_again(glorot, pool, n_runs, options):
     """A chunk calls train_steps on the state it gave back, once per validation point. The
     first state is placed where the program puts its results (train.place_runs), so the second
     call finds the layout the first compiled for. Without that, every chunk under ``map``
     compiled its training program twice."""
-    cfgs = [config.resolve("quick", lr=lr, **TINY) for lr in (1e-3, 3e-3, 1e-2)[:n_runs]]
+    cfgs = [config.resolve("quick", lr=lr, **options) for lr in (1e-3, 3e-3, 1e-2)[:n_runs]]
     state = _state(glorot, cfgs)  # placed (train.place_runs)
     kw = dict(arch=_arch(glorot, cfgs[0]), recipe=train.Recipe.of(cfgs[0]), n_steps=4,
               axis="map")
