@@ -612,8 +612,6 @@ def test_write_report(tmp_path: Path) -> None:
     assert set(csv["strategy"]) >= {"stable", "above", "blowup", "improving", "Bayes floor"}
     assert set(csv["arm"]) == {"clean", "lasagne-0.1"}
     assert not list(root.glob(".*.tmp")) and not list((root / "figures").glob(".*.tmp"))
-    # rerunning overwrites in place
-    assert write_report(root) == (md_path, html_path)
 
 
 @pytest.mark.parametrize(("budget", "rendered", "chosen"), [
@@ -663,6 +661,12 @@ def test_write_report_one_lr_one_seed_and_other_sweeps(tmp_path: Path) -> None:
     assert "data:image/png;base64," in html_path.read_text()
     assert "| solo " in md and "| dead " in md and "gone" not in md
     assert "`settings.t_max` (per strategy): solo: 256" in md
+    figures = sorted(p.name for p in (root / "figures").iterdir())
+    # rerunning overwrites in place (the report, every figure), leaving no temporary file
+    assert write_report(root) == (md_path, html_path)
+    assert sorted(p.name for p in (root / "figures").iterdir()) == figures
+    assert not list(root.glob(".*.tmp")) and md_path.read_text().count("| solo ") == md.count(
+        "| solo ")
 
 
 def test_records_without_sweep_ids_and_duplicates(tmp_path: Path) -> None:

@@ -118,6 +118,7 @@ def test_cli_run_end_to_end_writes_report(tmp_path):
     sets = helpers.set_args({k: v for k, v in SMALL.items() if k != "steps"})
     cmd = [sys.executable, "-m", "bench", "run", "--strategies", "glorot", "--lrs", "1e-3",
            "--seeds", "1", "--steps", "2", "--data", "ar1", "--arms", "none", "--no-extend",
+           "--no-controls",  # one architecture, one program (controls: tests/test_protocol.py)
            *sets, "--out", str(tmp_path / "r"), "--no-progress"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
@@ -137,8 +138,7 @@ def test_cli_run_end_to_end_writes_report(tmp_path):
 
 def test_several_datasets_each_get_their_own_data_and_floors(tmp_path):
     spec = SweepSpec(strategies="glorot", datasets=("ar1", "pink", "ar1_noisy"), lrs=(1e-2,),
-                     extend=False,
-                     seeds=1, overrides=SMALL)
+                     extend=False, controls=False, seeds=1, overrides=SMALL)
     run_sweep(spec, tmp_path / "multi", progress=False, log=_quiet)
     df = pd.read_parquet(tmp_path / "multi" / "runs.parquet").set_index("dataset")
     from bench.data import floors
