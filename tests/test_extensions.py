@@ -120,16 +120,32 @@ def write_report_with(site: Path, root: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_a_metric_and_a_figure_are_one_file_each(tmp_path: Path) -> None:
-    site = install(tmp_path, {"my_metric_mod": METRIC_MODULE, "my_fig_mod": FIGURE_MODULE}, """\
+@pytest.fixture(scope="module")
+def plugin_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One report (rendered in a subprocess that sees the fake distribution) with a working
+    metric and figure beside broken ones: a module that fails to import, a metric that raises,
+    one whose name clashes with a built-in, and a figure that raises. Read only."""
+    tmp = tmp_path_factory.mktemp("plugins")
+    site = install(tmp, {"my_metric_mod": METRIC_MODULE, "my_fig_mod": FIGURE_MODULE,
+                         "broken_mod": BROKEN_IMPORT, "crashing_mod": CRASHING_METRIC,
+                         "bad_fig_mod": CRASHING_FIGURE}, """\
         [lstm_init_bench.metrics]
         my_metric = my_metric_mod
+        broken = broken_mod
+        crashing = crashing_mod
+        max_usable_lr = crashing_mod
 
         [lstm_init_bench.figures]
         my_fig = my_fig_mod
+        bad_fig = bad_fig_mod
         """)
-    root = small_results(tmp_path)
+    root = small_results(tmp)
     write_report_with(site, root)
+    return root
+
+
+def test_a_metric_and_a_figure_are_one_file_each(plugin_report: Path) -> None:
+    root = plugin_report
     md, page = (root / "report.md").read_text(), (root / "report.html").read_text()
     csv = pd.read_csv(root / "summary.csv")
     assert list(csv.columns)[-1] == "my_metric"  # position 1000: the last column
@@ -145,22 +161,15 @@ def test_a_metric_and_a_figure_are_one_file_each(tmp_path: Path) -> None:
     assert (root / "figures" / "my_fig.png").read_bytes().startswith(b"\x89PNG")
     assert page.count("data:image/png;base64,") == len(BUILT_IN_FIGURES) + 1  # and my_fig
     assert 'id="figure-my_fig"' in page and "Plugin figure: largest test MSE" in page
-    assert "None: every strategy ran." in md
+    failures = md[md.index("## Failures") + len("## Failures"):md.index("## What was run")]
+    bullets = [ln for ln in failures.splitlines() if ln.strip()]
+    # only the broken plugins of the fixture are listed: no strategy, not the working plugins
+    assert len(bullets) == 4 and all(b.startswith(("- **metric ", "- **figure ")) for b in bullets)
+    assert "my_metric" not in failures and "my_fig" not in failures
 
 
-def test_broken_plugins_are_reported_and_the_others_work(tmp_path: Path) -> None:
-    site = install(tmp_path, {"broken_mod": BROKEN_IMPORT, "crashing_mod": CRASHING_METRIC,
-                              "bad_fig_mod": CRASHING_FIGURE}, """\
-        [lstm_init_bench.metrics]
-        broken = broken_mod
-        crashing = crashing_mod
-        max_usable_lr = crashing_mod
-
-        [lstm_init_bench.figures]
-        bad_fig = bad_fig_mod
-        """)
-    root = small_results(tmp_path)
-    write_report_with(site, root)
+def test_broken_plugins_are_reported_and_the_others_work(plugin_report: Path) -> None:
+    root = plugin_report
     md = (root / "report.md").read_text()
     failures = md[md.index("## Failures"):md.index("## What was run")]
     assert "metric broken" in failures and "RuntimeError: this metric module is broken" in failures
@@ -169,9 +178,11 @@ def test_broken_plugins_are_reported_and_the_others_work(tmp_path: Path) -> None
     assert "figure bad_fig" in failures and "ValueError: cannot draw this" in failures
     csv = pd.read_csv(root / "summary.csv")
     assert "crashing" not in csv.columns and "broken" not in csv.columns
-    assert list(csv.columns) == list(sm.summary_columns())  # every built-in metric is there
+    # every built-in metric is there, and the working plugin's
+    assert list(csv.columns) == [*sm.summary_columns(), "my_metric"]
     assert "largest usable LR" in md and "never shown" not in md
-    assert len(list((root / "figures").glob("*.png"))) == len(BUILT_IN_FIGURES)
+    pngs = sorted(p.stem for p in (root / "figures").glob("*.png"))
+    assert pngs == sorted([*BUILT_IN_FIGURES, "my_fig"])
 
 
 def module(**attrs: object) -> types.ModuleType:
