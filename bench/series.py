@@ -44,7 +44,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from statsmodels.tsa.ar_model import AutoReg, ar_select_order
 
 __all__ = [
     "MIN_PART",
@@ -153,6 +152,10 @@ def ar_baseline(split: Split, max_lag: int = 24) -> ARBaseline:
     if max_lag > split.val.shape[0]:
         raise ValueError(f"max_lag ({max_lag}) exceeds the validation part ({split.val.shape[0]}"
                          " steps), which supplies the lags of the first test targets")
+    # imported here, not with the module: every process that lists the datasets imports this
+    # module, and statsmodels' time-series models are slow to import
+    from statsmodels.tsa.ar_model import AutoReg, ar_select_order
+
     history = np.concatenate([split.val, split.test])
     v, n_test = split.val.shape[0], split.test.shape[0]
     targets = split.test[1:]
@@ -206,6 +209,8 @@ def describe(series: np.ndarray, max_lag: int = 24) -> dict[str, np.ndarray]:
     ``train_mean`` and ``train_std`` (series units), ``lag1_autocorrelation`` (standardised
     training part, sum z[t] z[t+1] / sum z[t]^2) and ``ar_order`` (AIC order, as
     :func:`ar_baseline`)."""
+    from statsmodels.tsa.ar_model import ar_select_order  # as in ar_baseline
+
     s = split(series)
     z = s.train
     rho1 = np.sum(z[1:] * z[:-1], axis=0) / np.sum(z * z, axis=0)

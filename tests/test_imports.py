@@ -96,6 +96,42 @@ def test_no_import_cycle():
     assert cycles == []
 
 
+# slow to import, and needed by few functions: a process that lists the datasets or trains on a
+# synthetic one (every command-line run, test worker and Ray worker) must not pay for them
+LAZY = ("statsmodels", "scipy.signal")
+
+
+def import_time_imports(tree: ast.AST) -> list[str]:
+    """The modules imported when a module's body runs: every import statement outside a
+    function (a class body or an ``if`` at the top level runs at import too)."""
+    found: list[str] = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found += [f"{node.module}.{a.name}" for a in node.names]
+        found += import_time_imports(node)
+    return found
+
+
+def test_import_time_imports_of_hand_written_sources():
+    """The walker: top-level, class-level and ``if`` imports count; a function's do not."""
+    src = ("import numpy as np\nfrom scipy import signal\nclass A:\n    import json\n"
+           "if True:\n    from statsmodels.tsa import ar_model\n"
+           "def f():\n    import scipy.stats\n")
+    assert import_time_imports(ast.parse(src)) == ["numpy", "scipy.signal", "json",
+                                                   "statsmodels.tsa.ar_model"]
+
+
+def test_slow_packages_are_imported_inside_the_functions_that_use_them():
+    offenders = {name: hits for name, path in modules().items()
+                 if (hits := [m for m in import_time_imports(ast.parse(path.read_text()))
+                              if m.startswith(LAZY)])}
+    assert offenders == {}
+
+
 @pytest.mark.parametrize("module", ["bench", "bench.summary", "bench.report", "bench.sweep",
                                     "bench.cli"])
 def test_importing_changes_no_environment_variable(module):
