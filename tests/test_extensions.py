@@ -144,6 +144,11 @@ def plugin_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def failures_section(md: str) -> str:
+    """The report's ``## Failures`` section, without its heading."""
+    return md[md.index("## Failures") + len("## Failures"):md.index("## What was run")]
+
+
 def test_a_metric_and_a_figure_are_one_file_each(plugin_report: Path) -> None:
     root = plugin_report
     md, page = (root / "report.md").read_text(), (root / "report.html").read_text()
@@ -161,7 +166,7 @@ def test_a_metric_and_a_figure_are_one_file_each(plugin_report: Path) -> None:
     assert (root / "figures" / "my_fig.png").read_bytes().startswith(b"\x89PNG")
     assert page.count("data:image/png;base64,") == len(BUILT_IN_FIGURES) + 1  # and my_fig
     assert 'id="figure-my_fig"' in page and "Plugin figure: largest test MSE" in page
-    failures = md[md.index("## Failures") + len("## Failures"):md.index("## What was run")]
+    failures = failures_section(md)
     bullets = [ln for ln in failures.splitlines() if ln.strip()]
     # only the broken plugins of the fixture are listed: no strategy, not the working plugins
     assert len(bullets) == 4 and all(b.startswith(("- **metric ", "- **figure ")) for b in bullets)
@@ -171,7 +176,7 @@ def test_a_metric_and_a_figure_are_one_file_each(plugin_report: Path) -> None:
 def test_broken_plugins_are_reported_and_the_others_work(plugin_report: Path) -> None:
     root = plugin_report
     md = (root / "report.md").read_text()
-    failures = md[md.index("## Failures"):md.index("## What was run")]
+    failures = failures_section(md)
     assert "metric broken" in failures and "RuntimeError: this metric module is broken" in failures
     assert "metric crashing" in failures and "ZeroDivisionError" in failures
     assert "clashes with a built-in" in failures  # max_usable_lr stays the built-in one

@@ -122,10 +122,9 @@ def test_every_strategy_of_a_seed_starts_with_the_seeds_readout_head(swept):
     for r in runs:
         strategy = registry.get_strategy(r.strategy)
         acts = strategy.nonlinearities()
-        h = np.asarray(x, np.float64)
-        for layer in strategy.init_params(jax.random.PRNGKey(0), cfg, None):
-            h, _ = helpers.run_layer(layer, h, peepholes="W_cell_to_ingate" in layer,
-                                     act=acts["nonlinearity"], cell_act=acts["cell_nonlinearity"])
+        layers = strategy.init_params(jax.random.PRNGKey(0), cfg, None)
+        h, _ = helpers.run_stack(layers, x, peepholes="W_cell_to_ingate" in layers[0],
+                                 act=acts["nonlinearity"], cell_act=acts["cell_nonlinearity"])[-1]
         pred = h @ np.asarray(head["W_readout"], np.float64) + np.asarray(head["b_readout"])
         ref = np.mean((pred[:, :-1] - x[:, 1:]) ** 2)
         assert r.config["readout"] == "linear"
