@@ -50,8 +50,11 @@ lint: setup
 reference:
 	bash bench/studies/oracle/setup.sh
 
+## the oracle tests, and the other tests that need .venv-lasagne (the Lasagne throughput peer),
+## which `make test` skips when it has not been built yet (as on a fresh clone)
 test-reference: setup reference
-	$(VENV)/bin/pytest -q tests/reference
+	$(VENV)/bin/pytest -q tests/reference tests/test_peers.py \
+		"tests/test_perf.py::test_forward_peers_print_one_json_record[lasagne]"
 
 $(VENV)/.peers: $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e '.[dev,ray,peers]'
