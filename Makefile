@@ -34,7 +34,8 @@ bench: setup
 ## the test suite (the Lasagne oracle tests are `make test-reference`), in a random order
 ## (pytest-randomly) whose seed is printed, on one pytest-xdist worker per core (much of the
 ## suite waits on subprocesses and compiles), each test module on one worker (its shared
-## sweep fixture then runs once); `make test SEED=N` replays an order
+## sweep fixture then runs once), its programs compiled at LLVM level 0 (tests/conftest.py,
+## docs/reliability.md); `make test SEED=N` replays an order
 ifndef SEED
 SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 endif

@@ -33,31 +33,38 @@ def _rows(report, name):
 
 
 def test_lasagne_order_blows_up_and_nan_count_is_whole_steps(report):
+    """Once a step is all NaN every later step is (a NaN anywhere in h reaches every unit through
+    W_hid at the next step), so the count is whole steps of H units from there on, plus the few
+    units of the overflow's transition. How many units overflow first, and so whether the
+    transition lasts one step or two, depends on float32 rounding at the overflow (the compiled
+    code: one step at XLA's default CPU optimisation level, two at level 0, which the tests use)."""
     for name in (ln.ENGINE_01, ln.ENGINE_01_DROPOUT):
         for r in _rows(report, name):
-            first = r["first_nonfinite_step"]
+            first, all_nan = r["first_nonfinite_step"], r["first_all_nan_step"]
             assert first is not None and 0 < first < T, (name, r)
-            # Step `first` holds only ±inf (one overflow), from the next step on every unit is
-            # NaN: the count is whole steps of H units.
-            assert r["first_all_nan_step"] == first + 1, (name, r)
-            assert r["nan"] == (T - (first + 1)) * H, (name, r)
-            assert 0 < r["inf"] < H, (name, r)
+            assert first < all_nan <= first + 2, (name, r)
+            # the steps from all_nan on are NaN; before them, fewer than H units per step are
+            assert (T - all_nan) * H <= r["nan"] < (T - first) * H, (name, r)
+            assert 0 < r["inf"] < (all_nan - first) * H, (name, r)
             assert math.isfinite(r["max_abs_h_before"]) and r["max_abs_h_before"] > 1e6
-        assert report["variants"][name]["nan_equals_steps_after_first_all_nan_times_h"]
 
 
-def test_infs_only_at_the_overflow_step():
+def test_infs_only_between_the_overflow_and_the_first_all_nan_step():
+    """The non-finite values start with an overflow (±inf, no NaN before it); the infs are
+    confined to the steps before the first all-NaN step, and every step from there on is NaN."""
     params, cell_nl, nl = ln.first_layer("identity-bias", SEED, H)
     x = ln.make_input(SEED, B, T)
     h, c = ln.engine_forward(params, x, nonlinearity=nl, cell_nonlinearity=cell_nl,
                              peephole_order="lasagne-0.1")
     assert h.dtype == np.float32 and h.shape == (B, T, H)
     for b in range(B):
-        bad = np.flatnonzero(~np.isfinite(h[b]).all(axis=1))
+        first = np.flatnonzero(~np.isfinite(h[b]).all(axis=1))[0]
+        all_nan = np.flatnonzero(np.isnan(h[b]).all(axis=1))[0]
         inf_steps = np.flatnonzero(np.isinf(h[b]).any(axis=1))
-        assert inf_steps.tolist() == [bad[0]]
-        assert np.isnan(h[b, bad[0] + 1:]).all()
-        assert not np.isnan(h[b, : bad[0] + 1]).any()
+        assert first < all_nan <= first + 2
+        assert inf_steps[0] == first and inf_steps[-1] < all_nan
+        assert np.isnan(h[b, all_nan:]).all()
+        assert not np.isnan(h[b, :first]).any() and not np.isnan(h[b, first]).all()
 
 
 def test_graves_order_is_finite_here_but_grows(report):
