@@ -13,12 +13,8 @@ import pytest
 os.environ.setdefault("JAX_NUM_CPU_DEVICES", "2")
 
 # Compile the tests' programs at LLVM optimisation level 0 unless XLA_FLAGS already names a
-# level. A cold suite spends most of its time compiling many small, short-lived programs, and
-# LLVM's optimisation passes are most of each compile. The programs (the HLO) are the same; the
-# machine code is slower and its float32 results may differ from the default level's in the
-# last bits (fused multiply-adds, vectorised reductions), which no test relies on: they compare
-# against float64 references with tolerances, or two programs compiled alike. `make
-# test-reference` (the Lasagne oracle) runs at the default level. docs/reliability.md.
+# level: a cold suite is mostly compiling. Why no test depends on the level, and how to run the
+# suite at the default one: docs/reliability.md ("The tests themselves").
 if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = " ".join(
         filter(None, [os.environ.get("XLA_FLAGS"), "--xla_backend_optimization_level=0"]))
