@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ def discover(kind: Kind[T]) -> tuple[dict[str, T], dict[str, str]]:
         except Exception as e:  # SyntaxError, ImportError, anything at import time
             sys.modules.pop(modname, None)
             errors[name] = f"{origin}: failed to import: {type(e).__name__}: {one_line(e)}"
-    for ep in importlib.metadata.entry_points(group=kind.group):
+    for ep in entry_points(kind.group):
         origin = f"entry point {ep.value}"
         if ep.name in found:  # keyed apart, so the built-in of that name still counts as healthy
             errors[f"{ep.name} [entry point]"] = (
@@ -81,6 +82,31 @@ def discover(kind: Kind[T]) -> tuple[dict[str, T], dict[str, str]]:
         except Exception as e:
             errors[ep.name] = f"{origin}: failed to import: {type(e).__name__}: {one_line(e)}"
     return found, errors
+
+
+_SCANS: dict[str, tuple[tuple, tuple[importlib.metadata.EntryPoint, ...]]] = {}
+
+
+def _path_state() -> tuple[tuple[str, int], ...]:
+    """Every ``sys.path`` entry with its modification time (-1 if it cannot be read): installing
+    or removing a distribution adds or removes a ``*.dist-info`` folder, which changes it."""
+    def mtime(entry: str) -> int:
+        try:
+            return os.stat(entry or ".").st_mtime_ns
+        except OSError:
+            return -1
+    return tuple((entry, mtime(entry)) for entry in sys.path)
+
+
+def entry_points(group: str) -> tuple[importlib.metadata.EntryPoint, ...]:
+    """``importlib.metadata.entry_points(group=group)``, scanned again only when ``sys.path``
+    or one of its folders has changed. A scan reads every installed distribution's metadata,
+    and a sweep looks a dataset up once per run it plans."""
+    scan = importlib.metadata.entry_points  # looked up per call: a test may replace it
+    state = (scan, _path_state())
+    if group not in _SCANS or _SCANS[group][0] != state:
+        _SCANS[group] = (state, tuple(scan(group=group)))
+    return _SCANS[group][1]
 
 
 def require(module: ModuleType, origin: str, *names: str) -> None:

@@ -10,6 +10,7 @@ restored afterwards.
 import importlib
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -204,6 +205,38 @@ def test_third_party_strategy_via_entry_point(monkeypatch, tmp_path):
     assert found["glorot"].module.__name__ == "strategies.glorot"  # built-in wins
     assert "glorot" not in errors and "clashes" in errors["glorot [entry point]"]
     assert "ghost" in errors and "failed to import" in errors["ghost"]
+
+
+def test_entry_points_are_scanned_again_only_after_an_install(monkeypatch, tmp_path):
+    """bench.plugins.entry_points reads the installed distributions once, not once per lookup
+    (a sweep looks a dataset up per run), and reads them again when a distribution appears in
+    a folder of ``sys.path``."""
+    from plugin_site import install
+
+    from bench import plugins
+
+    scans = []
+    real = importlib.metadata.entry_points
+
+    def counted(**kw):
+        scans.append(kw.get("group"))
+        return real(**kw)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", counted)
+    site = tmp_path / "site"
+    site.mkdir()
+    os.utime(site, ns=(10**9, 10**9))  # an old folder: the install below changes its time
+    monkeypatch.syspath_prepend(str(site))
+    group = registry.KIND.group
+    for _ in range(3):
+        assert plugins.entry_points(group) == ()
+    assert scans == [group]
+    assert plugins.entry_points("lstm_init_bench.datasets") == ()  # each group has its own
+    assert scans == [group, "lstm_init_bench.datasets"]
+    install(tmp_path, {}, f"[{group}]\nmine = thirdparty_inits.mine\n")
+    assert [ep.name for ep in plugins.entry_points(group)] == ["mine"]
+    assert plugins.entry_points(group)[0].value == "thirdparty_inits.mine"
+    assert scans == [group, "lstm_init_bench.datasets", group]
 
 
 def test_strategy_settings_parse_like_run_options():
