@@ -10,7 +10,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 # cache every program, not only those over 1 s to compile: the tests start many small sweeps
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 
-.PHONY: setup bench test lint reference test-reference perf perf-gpu sample clean
+.PHONY: setup bench test test-repeat lint reference test-reference perf perf-gpu sample clean
 
 ## the venv: installed with uv (it downloads and installs in parallel; most of a fresh
 ## setup is downloads), or with pip where uv cannot be installed or fails. Bytecode is compiled
@@ -39,10 +39,16 @@ bench: setup
 ifndef SEED
 SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 endif
+TEST_ARGS := -q -n auto --dist loadscope tests --ignore=tests/reference
 test: setup
 	@echo "test order: pytest-randomly seed $(SEED) (replay: make test SEED=$(SEED))"
-	$(VENV)/bin/pytest -q -n auto --dist loadscope --randomly-seed=$(SEED) tests \
-		--ignore=tests/reference
+	$(VENV)/bin/pytest $(TEST_ARGS) --randomly-seed=$(SEED)
+
+## the suite N times in its written order (-p no:randomly -x) and N times in random order
+## (seeds 6001...), alternating; stops at the first failing run -> results/test-repeat.md
+N ?= 20
+test-repeat: setup
+	PYTEST_ARGS="$(TEST_ARGS)" bash .ci/repeat $(N)
 
 lint: setup
 	$(VENV)/bin/ruff check .
