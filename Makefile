@@ -39,16 +39,16 @@ bench: setup
 ifndef SEED
 SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 endif
-TEST_ARGS := -q -n auto --dist loadscope tests --ignore=tests/reference
+TEST_CMD := $(VENV)/bin/pytest -q -n auto --dist loadscope tests --ignore=tests/reference
 test: setup
 	@echo "test order: pytest-randomly seed $(SEED) (replay: make test SEED=$(SEED))"
-	$(VENV)/bin/pytest $(TEST_ARGS) --randomly-seed=$(SEED)
+	$(TEST_CMD) --randomly-seed=$(SEED)
 
 ## the suite N times in its written order (-p no:randomly -x) and N times in random order
 ## (seeds 6001...), alternating; stops at the first failing run -> results/test-repeat.md
 N ?= 20
 test-repeat: setup
-	PYTEST_ARGS="$(TEST_ARGS)" bash .ci/repeat $(N)
+	TEST_CMD="$(TEST_CMD)" bash .ci/repeat $(N)
 
 lint: setup
 	$(VENV)/bin/ruff check .
