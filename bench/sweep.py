@@ -365,7 +365,7 @@ def run_chunk(job: Job, bundle: DataBundle,
         # in the layout the programs give back (train.place_runs): each compiles once
         state = train.place_runs(train.initial_state(inits, configs, init_of=_init_of), axis)
         init_keys = list(inits)  # the order of init_params' leading axis
-        init_params = jax.tree.map(lambda *xs: jnp.stack(xs), *inits.values())
+        init_params = train.stack_runs(list(inits.values()))
         # packed, as the trained parameters are: the diagnostics and evaluation programs
         # compiled for one serve the other
         init_packed = train.place_runs(model.pack_stack(init_params), axis)
@@ -421,8 +421,8 @@ def run_chunk(job: Job, bundle: DataBundle,
     after: dict[int, dict] = {}
     with clock.phase("trained_diagnostics"):  # the same pass on the trained weights, best LR
         if best:
-            chosen = train.place_runs(jax.tree.map(lambda a: a[np.asarray(best)],
-                                                   state["params"]), axis)
+            chosen = train.place_runs(train.take_runs(state["params"], np.asarray(best)),
+                                      axis)
             dyn = jax.device_get(diagnostics.dynamics(chosen, init_x, arch=arch, axis=axis))
             trained = dyn["stats"]
             host_params = jax.device_get(chosen)
@@ -523,7 +523,7 @@ def _train_active(state: dict, pool: jax.Array, done: int, active: np.ndarray, *
             width = math.ceil(width / 2)
         if width < n_runs:
             take = np.concatenate([idx, np.repeat(idx[-1:], width - idx.size)])
-            sub = jax.tree.map(lambda a: a[take], state)
+            sub = train.take_runs(state, take)
             sub, sub_loss = train.train_steps(sub, pool, jnp.int32(done),
                                               jnp.ones(width, bool), arch=arch, recipe=recipe,
                                               n_steps=n_steps, axis=axis)

@@ -268,6 +268,25 @@ def train_steps(state: dict, pool: Array, step0: Array, active: Array, *,
     return over_runs(lambda a: jax.lax.cond(a[1], run_scan, skip, a[0]), (state, active), axis)
 
 
+@jax.jit
+def stack_runs(trees: Sequence[Any]) -> Any:
+    """The pytrees ``trees`` (one per run, the same structure) stacked leaf by leaf along a new
+    leading run axis, by one program (eagerly, each leaf's stack would be its own)."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+@jax.jit
+def take_runs(tree: Any, index: Array) -> Any:
+    """The runs ``index`` of every leaf of ``tree`` (leading run axis), by one program."""
+    return jax.tree.map(lambda a: a[index], tree)
+
+
+@functools.partial(jax.jit, static_argnames=("recipe",))
+def _optimizer_states(params: Any, lrs: Array, *, recipe: Recipe) -> Any:
+    """Each run's optimizer state for its parameters and learning rate (leading run axis)."""
+    return jax.vmap(lambda p, lr: optimizer(recipe, lr).init(p))(params, lrs)
+
+
 def initial_state(inits: dict[Any, Any], configs: Sequence[RunConfig],
                   init_of: Callable[[RunConfig], Any] = lambda c: c.seed) -> dict:
     """Stacked per-run training state: run ``c`` starts from ``inits[init_of(c)]`` (by default
@@ -275,10 +294,9 @@ def initial_state(inits: dict[Any, Any], configs: Sequence[RunConfig],
     ``(strategy, seed)``). The parameters are kept packed (:func:`bench.model.pack_stack`;
     :func:`run_params` gives them back under Lasagne's names)."""
     packed = {k: model.pack_stack(p) for k, p in inits.items()}
-    params = jax.tree.map(lambda *xs: jnp.stack(xs), *[packed[init_of(c)] for c in configs])
+    params = stack_runs([packed[init_of(c)] for c in configs])
     lrs = jnp.asarray([c.lr for c in configs], jnp.float32)
-    recipe = Recipe.of(configs[0])
-    opt_state = jax.vmap(lambda p, lr: optimizer(recipe, lr).init(p))(params, lrs)
+    opt_state = _optimizer_states(params, lrs, recipe=Recipe.of(configs[0]))
     n = len(configs)
     return {
         "params": params,
