@@ -238,3 +238,17 @@ def test_a_program_called_on_its_own_output_is_not_compiled_again(glorot, pool, 
     state, _ = train.train_steps(state, pool, jnp.int32(4), jnp.ones(n_runs, bool), **kw)
     assert train.train_steps._cache_size() == compiled
     assert jax.tree.map(lambda a: a.sharding, state) == layout
+
+
+def test_stack_runs_and_take_runs_equal_numpy_leaf_by_leaf():
+    rng = np.random.default_rng(3)
+    trees = [{"W": rng.normal(size=(3, 4)).astype(np.float32),
+              "b": [rng.normal(size=2).astype(np.float32), np.int32(k)]} for k in range(5)]
+    stacked = train.stack_runs(trees)
+    np.testing.assert_array_equal(stacked["W"], np.stack([t["W"] for t in trees]))
+    np.testing.assert_array_equal(stacked["b"][0], np.stack([t["b"][0] for t in trees]))
+    np.testing.assert_array_equal(stacked["b"][1], np.arange(5))
+    index = np.array([4, 1, 1])
+    taken = train.take_runs(stacked, index)
+    np.testing.assert_array_equal(taken["W"], np.stack([trees[i]["W"] for i in index]))
+    np.testing.assert_array_equal(taken["b"][1], index)
